@@ -11,11 +11,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Integration tests read real data from here when it exists; override with XSTILTS_DATA_DIR=...
+XSTILTS_DATA_DIR ?= $(abspath ../shared/data)
+export XSTILTS_DATA_DIR
+
 .PHONY: install demo test
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/xstilts demo
+	$(BIN)/xstilts run configs/demo.yaml
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra

@@ -1,0 +1,87 @@
+"""Evaluate a trained model on every requested language of a task (zero-shot transfer).
+
+Writes `predictions/<task>/<split>-<lang>.jsonl` (one row per example) and
+`scores/<task>/<split>-<lang>.json` per language as it goes, so an interrupted evaluation
+resumes at the first language without scores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from xstilts.config import EvaluatePhase
+from xstilts.console import progress_bar
+from xstilts.evaluation.metrics import METRICS, mean
+from xstilts.evaluation.predict import predict_logits
+from xstilts.io import write_json_atomic, write_jsonl_atomic
+from xstilts.models.multitask import MultiTaskModel
+from xstilts.tasks.data import DataSettings, load_examples, select_subset
+from xstilts.tasks.registry import get_task, resolve_languages
+from xstilts.training.features import Collator, encode
+
+
+def evaluate_languages(
+    model: MultiTaskModel,
+    tokenizer,
+    cfg: EvaluatePhase,
+    out_dir: Path,
+    data: DataSettings,
+    seed: int,
+    max_length: int,
+    device: torch.device,
+    where: str,
+) -> dict:
+    spec = get_task(cfg.task)
+    languages = resolve_languages(spec, cfg.languages, where)
+    head = model.trained_head(spec)
+    collator = Collator(tokenizer.pad_token_id, spec.format == "multiple_choice")
+    per_language: dict[str, dict] = {}
+    with progress_bar() as bar:
+        for lang in languages:
+            score_file = out_dir / "scores" / spec.name / f"{cfg.split}-{lang}.json"
+            if score_file.is_file():
+                per_language[lang] = json.loads(score_file.read_text(encoding="utf-8"))
+                continue
+            examples, report = load_examples(spec, cfg.split, lang, data)
+            examples = select_subset(examples, cfg.max_examples, seed)
+            features = encode(examples, tokenizer, spec.format, max_length)
+            task = bar.add_task(f"eval {spec.name} {lang}", total=len(features), status="")
+            logits = predict_logits(model, head, features, collator, cfg.batch_size, device,
+                                    advance=lambda n, t=task: bar.update(t, advance=n))
+            probs = logits.softmax(-1)
+            predictions = probs.argmax(-1).tolist()
+            labels = [ex.label for ex in examples]
+            scores = {name: METRICS[name](labels, predictions) for name in (m.name for m in spec.metrics)}
+            scores.update(n=len(examples), skipped_rows=len(report.skipped), source=report.origin)
+            bar.update(task, status=" ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float)))
+            write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", [
+                {"id": ex.uid, "label": spec.labels[ex.label], "prediction": spec.labels[p],
+                 "probabilities": [round(x, 5) for x in row]}
+                for ex, p, row in zip(examples, predictions, probs.tolist())
+            ])
+            write_json_atomic(score_file, scores)
+            per_language[lang] = scores
+    return summarize(spec.name, spec.version, cfg.split, spec.train_language,
+                     [m.name for m in spec.metrics], per_language)
+
+
+def summarize(task: str, version: int, split: str, source_language: str,
+              metric_names: list[str], per_language: dict[str, dict]) -> dict:
+    """Per-language scores plus the averages people report: over all languages, and over
+    the zero-shot ones (every language but the training language)."""
+    others = [lang for lang in per_language if lang != source_language]
+    averages = {name: mean([per_language[lang][name] for lang in per_language]) for name in metric_names}
+    zero_shot = {name: mean([per_language[lang][name] for lang in others]) for name in metric_names} if others else {}
+    return {
+        "kind": "evaluate",
+        "task": task,
+        "task_version": version,
+        "split": split,
+        "source_language": source_language,
+        "languages": per_language,
+        "average": averages,
+        "zero_shot_average": zero_shot,
+    }

@@ -1,0 +1,132 @@
+"""The experiment recipe: run the configured phases in order, on disk, resumably.
+
+    runs/<name>/config.yaml      the resolved config (a rerun must match it)
+    runs/<name>/<phase>/         one folder per phase, DONE when finished
+    runs/<name>/metrics.json     all phases' results, task versions, the config
+    runs/<name>/summary.md       the per-language table, for people
+
+A phase with DONE is skipped; a train phase with a checkpoint resumes from it; an evaluate
+phase resumes at the first language without scores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs
+
+from xstilts import __version__
+from xstilts.analysis.summary import render_summary
+from xstilts.config import EvaluatePhase, ExperimentConfig, TrainPhase
+from xstilts.console import console
+from xstilts.errors import XstiltsError
+from xstilts.evaluation.zero_shot import evaluate_languages
+from xstilts.io import write_json_atomic, write_text_atomic
+from xstilts.models.multitask import build_model, load_model
+from xstilts.tasks.data import DataSettings
+from xstilts.tasks.registry import get_task, resolve_languages
+from xstilts.training.train_phase import DONE, TrainPhaseRunner
+
+# Keys that may differ between a run and its resumption without changing results.
+_RESUME_NEUTRAL_KEYS = ("output_dir", "data")
+
+
+def _comparable(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in _RESUME_NEUTRAL_KEYS}
+
+
+def check_config(cfg: ExperimentConfig) -> None:
+    """Fail before any work on unknown tasks or languages, naming the config path."""
+    for i, phase in enumerate(cfg.phases):
+        spec = get_task(phase.task)
+        if isinstance(phase, EvaluatePhase):
+            resolve_languages(spec, phase.languages, f"phases.{i}.languages")
+
+
+def _prepare_run_dir(cfg: ExperimentConfig, force: bool) -> Path:
+    run_dir = cfg.output_dir / cfg.name
+    resolved = json.loads(cfg.model_dump_json())
+    saved_file = run_dir / "config.yaml"
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if saved_file.is_file():
+        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
+        if _comparable(saved) != _comparable(resolved):
+            diff = sorted(k for k in set(saved) | set(resolved) if saved.get(k) != resolved.get(k))
+            raise XstiltsError(
+                f"{run_dir} holds a run with a different config (differs at: {', '.join(diff)}); "
+                "pass --force to start it over, or give the run another name"
+            )
+    write_text_atomic(saved_file, yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+    return run_dir
+
+
+def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
+    # Heads of tasks absent from a batch get no gradient; DDP must be told to expect that.
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        log_with=cfg.log_with or None,
+        project_dir=str(run_dir),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    if cfg.log_with:
+        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
+    return accelerator
+
+
+def run_experiment(cfg: ExperimentConfig, force: bool = False) -> dict:
+    check_config(cfg)
+    run_dir = _prepare_run_dir(cfg, force)
+    accelerator = make_accelerator(cfg, run_dir)
+    data = DataSettings(cfg.data.source, cfg.data.dir, cfg.data.bad_rows)
+    model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
+    results: dict[str, dict] = {}
+    for index, phase in enumerate(cfg.phases):
+        phase_dir = run_dir / phase.name
+        if (phase_dir / DONE).is_file():
+            console.print(f"[green]phase '{phase.name}' already done, skipped")
+            results[phase.name] = json.loads((phase_dir / "metrics.json").read_text(encoding="utf-8"))
+        elif isinstance(phase, TrainPhase):
+            console.print(f"[bold]phase '{phase.name}': train on {phase.task}")
+            runner = TrainPhaseRunner(phase, cfg, phase_dir, model_dir, accelerator, data)
+            runner.setup()
+            runner.run()
+            results[phase.name] = runner.finish()
+        else:
+            console.print(f"[bold]phase '{phase.name}': evaluate {phase.task} ({phase.split})")
+            results[phase.name] = _evaluate_phase(phase, index, cfg, phase_dir, model_dir, accelerator, data)
+        if isinstance(phase, TrainPhase):
+            model_dir = phase_dir / "model"
+    accelerator.end_training()
+    summary = {
+        "name": cfg.name,
+        "xstilts_version": __version__,
+        "config": json.loads(cfg.model_dump_json()),
+        "task_versions": {p.task: get_task(p.task).version for p in cfg.phases},
+        "phases": results,
+    }
+    if accelerator.is_main_process:
+        write_json_atomic(run_dir / "metrics.json", summary)
+        write_text_atomic(run_dir / "summary.md", render_summary(summary))
+    return summary
+
+
+def _evaluate_phase(phase: EvaluatePhase, index: int, cfg: ExperimentConfig, phase_dir: Path,
+                    model_dir: Path | None, accelerator: Accelerator, data: DataSettings) -> dict:
+    if model_dir is None:
+        model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout)
+    else:
+        model, tokenizer = load_model(model_dir)
+    model.to(accelerator.device)
+    with accelerator.autocast():
+        metrics = evaluate_languages(model, tokenizer, phase, phase_dir, data, cfg.seed, cfg.max_length,
+                                     accelerator.device, where=f"phases.{index}.languages")
+    metrics["model"] = str(model_dir) if model_dir else cfg.model
+    if accelerator.is_main_process:
+        write_json_atomic(phase_dir / "metrics.json", metrics)
+        write_text_atomic(phase_dir / DONE, "")
+    return metrics

@@ -1,0 +1,112 @@
+"""The three-phase pipeline on a tiny random encoder: outputs, determinism, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from xstilts.config import load_config
+from xstilts.training import train_phase
+from xstilts.training.pipeline import run_experiment
+
+from conftest import write_config
+
+
+def _config(tmp_path: Path, model_dir: Path, data_dir: Path, name: str = "tiny", extra: str = "") -> Path:
+    return write_config(tmp_path / f"{name}.yaml", f"""
+name: {name}
+model: {model_dir}
+seed: 7
+max_length: 32
+output_dir: {tmp_path / 'runs'}
+data: {{dir: {data_dir}}}
+phases:
+  - {{name: intermediate, task: sst2, epochs: 2, batch_size: 2, lr: 1.0e-3, checkpoint_every: 1}}
+  - {{name: target, task: xnli, epochs: 2, batch_size: 4, lr: 1.0e-3, checkpoint_every: 2{extra}}}
+  - {{name: zero-shot, kind: evaluate, task: xnli, languages: all_present}}
+""".replace("all_present", "[en, de]"))
+
+
+def test_three_phases_write_results(tmp_path, tiny_model_dir, tiny_data_dir):
+    summary = run_experiment(load_config(_config(tmp_path, tiny_model_dir, tiny_data_dir)))
+    run = tmp_path / "runs" / "tiny"
+    for phase in ("intermediate", "target", "zero-shot"):
+        assert (run / phase / "DONE").is_file()
+    assert not (run / "target" / "checkpoint").exists()  # removed once the phase is done
+    zero = summary["phases"]["zero-shot"]
+    assert set(zero["languages"]) == {"en", "de"}
+    assert zero["languages"]["de"]["n"] == 3
+    preds = (run / "zero-shot" / "predictions" / "xnli" / "dev-de.jsonl").read_text().splitlines()
+    assert len(preds) == 3 and json.loads(preds[0])["label"] == "entailment"
+    curve = json.loads((run / "target" / "curve.json").read_text())
+    assert [r["step"] for r in curve if "loss" in r] == list(range(1, 13))  # 24 examples / 4 x 2 epochs
+    assert json.loads((run / "metrics.json").read_text())["task_versions"] == {"sst2": 1, "xnli": 1}
+    assert "| de |" in (run / "summary.md").read_text()
+
+
+def _scores(summary: dict) -> dict:
+    phases = summary["phases"]
+    return {
+        "dev": phases["target"]["best_dev_accuracy"],
+        "losses": [r["loss"] for r in json.loads(Path(summary["_run"], "target", "curve.json").read_text()) if "loss" in r],
+        "zero": {lang: s["accuracy"] for lang, s in phases["zero-shot"]["languages"].items()},
+        "probs": Path(summary["_run"], "zero-shot", "predictions", "xnli", "dev-de.jsonl").read_text(),
+    }
+
+
+def _run(tmp_path, model_dir, data_dir, name, extra=""):
+    cfg = load_config(_config(tmp_path, model_dir, data_dir, name, extra))
+    summary = run_experiment(cfg)
+    summary["_run"] = str(cfg.output_dir / cfg.name)
+    return summary
+
+
+def test_same_seed_same_metrics(tmp_path, tiny_model_dir, tiny_data_dir):
+    first = _scores(_run(tmp_path, tiny_model_dir, tiny_data_dir, "a"))
+    second = _scores(_run(tmp_path, tiny_model_dir, tiny_data_dir, "b"))
+    assert first == second
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_killed_run_resumes_to_identical_metrics(tmp_path, tiny_model_dir, tiny_data_dir, monkeypatch, accumulate):
+    extra = f", grad_accum_steps: {accumulate}, eval_every: 1"
+    reference = _scores(_run(tmp_path, tiny_model_dir, tiny_data_dir, "whole", extra))
+
+    # Crash the target phase right after its second checkpoint (mid-epoch 1 of 2).
+    real_save = train_phase.TrainPhaseRunner._save_checkpoint
+    calls = {"n": 0}
+
+    def crashing_save(self):
+        real_save(self)
+        if self.cfg.name == "target":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crashing_save)
+    config = _config(tmp_path, tiny_model_dir, tiny_data_dir, "killed", extra)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config(config))
+    run = tmp_path / "runs" / "killed"
+    assert (run / "intermediate" / "DONE").is_file()
+    assert not (run / "target" / "DONE").exists()
+    state = json.loads((run / "target" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["optimizer_steps"] == 4
+    intermediate_model = (run / "intermediate" / "model" / "heads.safetensors").stat().st_mtime_ns
+
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    resumed = run_experiment(load_config(config))
+    resumed["_run"] = str(run)
+    assert (run / "intermediate" / "model" / "heads.safetensors").stat().st_mtime_ns == intermediate_model
+    assert _scores(resumed) == reference
+
+
+def test_rerun_with_changed_config_is_refused(tmp_path, tiny_model_dir, tiny_data_dir):
+    from xstilts.errors import XstiltsError
+
+    _run(tmp_path, tiny_model_dir, tiny_data_dir, "same")
+    cfg = load_config(_config(tmp_path, tiny_model_dir, tiny_data_dir, "same"), ["seed=8"])
+    with pytest.raises(XstiltsError, match="different config.*seed.*--force"):
+        run_experiment(cfg)

@@ -12,7 +12,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+# Progress and status go to stderr; result tables go to stdout, so they can be piped.
 console = Console(stderr=True)
+results_console = Console()
 
 
 def progress_bar() -> Progress:

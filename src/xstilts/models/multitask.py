@@ -50,6 +50,7 @@ class MultiTaskModel(nn.Module):
                 )
             return spec.head
         self.heads[spec.head] = HEADS[spec.format](self.hidden_size, len(spec.labels), self.dropout)
+        self.heads[spec.head].train(self.training)  # a new module would otherwise be in train mode
         self.head_info[spec.head] = info
         return spec.head
 

@@ -31,7 +31,7 @@ def load_encoder_and_tokenizer(name: str):
         encoder = AutoModel.from_pretrained(path)
     except (OSError, ValueError) as exc:
         where = "local directory" if Path(path).exists() else "Hugging Face Hub id"
-        reason = str(exc).splitlines()[0][:160]
+        reason = str(exc).splitlines()[0][:160].rstrip(".")
         raise XstiltsError(
             f"could not load model '{name}' as a {where}: {reason}. Allowed: "
             "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "

@@ -160,8 +160,9 @@ def _local_path(spec: TaskSpec, source: LocalSource, root: Path, split: Split, l
         )
     path = root / source.file.format(split=source.splits[split], lang=lang)
     if not path.is_file():
+        layout = f"<data-dir>/{source.file}" if source.kind == "local" else f"{root}/{source.file}"
         raise XstiltsError(f"missing data file {path} (task '{spec.name}', split '{split}', "
-                           f"language '{lang}'); expected layout <data-dir>/{source.file}")
+                           f"language '{lang}'); expected layout {layout}")
     return path
 
 
@@ -181,7 +182,7 @@ def hub_rows(spec: TaskSpec, source: HubSource, split: Split, lang: str) -> Iter
     try:
         dataset = datasets.load_dataset(source.dataset, config, split=hub_split)
     except Exception as exc:  # datasets raises many types for "not reachable / not found"
-        reason = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
+        reason = str(exc).splitlines()[0][:160].rstrip(".") if str(exc) else exc.__class__.__name__
         raise XstiltsError(
             f"could not load {source.dataset} (config {config}, split {hub_split}) from the "
             f"Hugging Face Hub: {reason}. Offline? Use --data-dir with local files in XTREME layout"
@@ -219,6 +220,14 @@ def _pick_source(spec: TaskSpec, settings: DataSettings):
             "pass --data-dir DIR or set XSTILTS_DATA_DIR"
         )
     return source
+
+
+def check_available(spec: TaskSpec, split: Split, lang: str, settings: DataSettings) -> None:
+    """Fail now, not hours into a run, when a local file a phase will read is missing."""
+    source = _pick_source(spec, settings)
+    if not isinstance(source, HubSource):
+        root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.data_dir)
+        _local_path(spec, source, root, split, lang)
 
 
 def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSettings) -> tuple[list[Example], LoadReport]:

@@ -27,7 +27,7 @@ from xstilts.errors import XstiltsError
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model
-from xstilts.tasks.data import DataSettings
+from xstilts.tasks.data import DataSettings, check_available
 from xstilts.tasks.registry import get_task, resolve_languages
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
@@ -39,12 +39,21 @@ def _comparable(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in _RESUME_NEUTRAL_KEYS}
 
 
-def check_config(cfg: ExperimentConfig) -> None:
-    """Fail before any work on unknown tasks or languages, naming the config path."""
+def check_config(cfg: ExperimentConfig, check_files: bool = True) -> None:
+    """Fail before any work on unknown tasks or languages (naming the config path) and on
+    local data files that are missing."""
+    data = DataSettings(cfg.data.source, cfg.data.dir, cfg.data.bad_rows)
     for i, phase in enumerate(cfg.phases):
         spec = get_task(phase.task)
         if isinstance(phase, EvaluatePhase):
-            resolve_languages(spec, phase.languages, f"phases.{i}.languages")
+            needed = [(spec, phase.split, lang)
+                      for lang in resolve_languages(spec, phase.languages, f"phases.{i}.languages")]
+        else:
+            train_spec = get_task(spec.train_task) if spec.train_task else spec
+            needed = [(train_spec, "train", train_spec.train_language)]
+        if check_files:
+            for task_spec, split, lang in needed:
+                check_available(task_spec, split, lang, data)
 
 
 def _prepare_run_dir(cfg: ExperimentConfig, force: bool) -> Path:

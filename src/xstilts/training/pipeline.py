@@ -74,14 +74,27 @@ def _prepare_run_dir(cfg: ExperimentConfig, force: bool) -> Path:
     return run_dir
 
 
+def _tracker_available(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
+    for tracker in cfg.log_with:
+        if not _tracker_available(tracker):
+            raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
+                               f"pip install {tracker}, or remove it from log_with")
     # Heads of tasks absent from a batch get no gradient; DDP must be told to expect that.
-    accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        log_with=cfg.log_with or None,
-        project_dir=str(run_dir),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
+    try:
+        accelerator = Accelerator(
+            mixed_precision=cfg.mixed_precision,
+            log_with=cfg.log_with or None,
+            project_dir=str(run_dir),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+    except ValueError as exc:  # accelerate's state is per process: one precision per process
+        raise XstiltsError(f"mixed_precision: {str(exc).splitlines()[0]}") from None
     if cfg.log_with:
         accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
     return accelerator

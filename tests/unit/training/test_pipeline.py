@@ -110,3 +110,55 @@ def test_rerun_with_changed_config_is_refused(tmp_path, tiny_model_dir, tiny_dat
     cfg = load_config(_config(tmp_path, tiny_model_dir, tiny_data_dir, "same"), ["seed=8"])
     with pytest.raises(XstiltsError, match="different config.*seed.*--force"):
         run_experiment(cfg)
+
+
+def _single_phase(tmp_path, model_dir, data_dir, name, phase, extra_top=""):
+    return write_config(tmp_path / f"{name}.yaml", f"""
+name: {name}
+model: {model_dir}
+max_length: 32
+output_dir: {tmp_path / 'runs'}
+data: {{dir: {data_dir}}}
+{extra_top}
+phases:
+  - {phase}
+""")
+
+
+def test_patience_stops_early_when_dev_does_not_improve(tmp_path, tiny_model_dir, tiny_data_dir):
+    phase = "{name: target, task: xnli, epochs: 3, batch_size: 4, lr: 1.0e-12, eval_every: 1, patience: 2}"
+    summary = run_experiment(load_config(_single_phase(tmp_path, tiny_model_dir, tiny_data_dir, "p", phase)))
+    target = summary["phases"]["target"]
+    assert target["stopped_early"] and target["optimizer_steps"] == 3  # best at 1, no gain at 2, 3
+    assert target["best_step"] == 1
+
+
+def test_frozen_embeddings_stay_unchanged(tmp_path, tiny_model_dir, tiny_data_dir):
+    from safetensors.torch import load_file
+
+    phase = "{name: target, task: xnli, batch_size: 4, lr: 1.0e-2, freeze_embeddings: true}"
+    run_experiment(load_config(_single_phase(tmp_path, tiny_model_dir, tiny_data_dir, "f", phase)))
+    before = load_file(tiny_model_dir / "model.safetensors")
+    after = load_file(tmp_path / "runs" / "f" / "target" / "model" / "encoder" / "model.safetensors")
+    word = next(k for k in before if k.endswith("word_embeddings.weight"))
+    assert (before[word] == after[word]).all()
+    dense = next(k for k in before if k.endswith("layer.0.attention.self.query.weight"))
+    assert not (before[dense] == after[dense]).all()
+
+
+def test_bf16_autocast_path_runs_on_cpu(tmp_path, tiny_model_dir, tiny_data_dir):
+    phase = "{name: target, task: xnli, batch_size: 4, lr: 1.0e-3}"
+    config = _single_phase(tmp_path, tiny_model_dir, tiny_data_dir, "bf", phase, "mixed_precision: bf16")
+    summary = run_experiment(load_config(config))
+    assert summary["phases"]["target"]["final_train_loss"] > 0
+
+
+def test_missing_tracker_package_is_named(tmp_path, tiny_model_dir, tiny_data_dir, monkeypatch):
+    from xstilts.errors import XstiltsError
+    from xstilts.training import pipeline
+
+    monkeypatch.setattr(pipeline, "_tracker_available", lambda name: False)
+    phase = "{name: target, task: xnli}"
+    config = _single_phase(tmp_path, tiny_model_dir, tiny_data_dir, "tb", phase, "log_with: [tensorboard]")
+    with pytest.raises(XstiltsError, match="log_with: tensorboard needs the 'tensorboard' package"):
+        run_experiment(load_config(config))

@@ -91,6 +91,9 @@ class ExperimentConfig(_Strict):
     model: str = "builtin:multilingual-e5-small"
     seed: int = 42
     max_length: PositiveInt = 128
+    # Keep only the encoder's first N layers (a smaller variant of a model, e.g. for
+    # model-size studies without a second checkpoint); None keeps them all.
+    encoder_layers: PositiveInt | None = None
     pooling: Literal["mean", "cls"] = "mean"
     dropout: float = Field(0.1, ge=0, lt=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"

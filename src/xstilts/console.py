@@ -7,6 +7,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -17,8 +18,31 @@ console = Console(stderr=True)
 results_console = Console()
 
 
+class _LoggedProgress(Progress):
+    """A progress bar that, when stderr is not a terminal (CI logs, nohup, a pipe), also
+    prints a plain line at every tenth of a task, since rich does not redraw there."""
+
+    def __init__(self, *columns, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self._logged_tenths: dict[TaskID, int] = {}
+
+    def update(self, task_id: TaskID, **kwargs) -> None:  # type: ignore[override]
+        super().update(task_id, **kwargs)
+        if self.console.is_terminal:
+            return
+        task = self._tasks[task_id]
+        if not task.total:
+            return
+        tenth = int(10 * task.completed / task.total)
+        if tenth > self._logged_tenths.get(task_id, 0) and tenth < 10:
+            self._logged_tenths[task_id] = tenth
+            status = task.fields.get("status", "")
+            self.console.print(f"{task.description}: {int(task.completed)}/{int(task.total)} "
+                               f"{status} ({task.elapsed or 0:.0f}s)", highlight=False)
+
+
 def progress_bar() -> Progress:
-    return Progress(
+    return _LoggedProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -26,5 +50,4 @@ def progress_bar() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        transient=False,
     )

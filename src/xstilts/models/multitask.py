@@ -81,8 +81,21 @@ class MultiTaskModel(nn.Module):
         return self.heads[head](self.pool(hidden, attention_mask), num_choices)
 
 
-def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1):
+def keep_first_layers(encoder: nn.Module, n: int) -> None:
+    """Truncate a BERT/RoBERTa-style encoder to its first `n` transformer layers."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise XstiltsError(f"encoder_layers: {type(encoder).__name__} has no encoder.layer list to truncate")
+    if not 1 <= n <= len(layers):
+        raise XstiltsError(f"encoder_layers: {n} is not between 1 and the model's {len(layers)} layers")
+    encoder.encoder.layer = layers[:n]
+    encoder.config.num_hidden_layers = n
+
+
+def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1, encoder_layers: int | None = None):
     encoder, tokenizer = load_encoder_and_tokenizer(name)
+    if encoder_layers is not None:
+        keep_first_layers(encoder, encoder_layers)
     return MultiTaskModel(encoder, pooling, dropout), tokenizer
 
 

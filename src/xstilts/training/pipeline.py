@@ -140,7 +140,7 @@ def run_experiment(cfg: ExperimentConfig, force: bool = False) -> dict:
 def _evaluate_phase(phase: EvaluatePhase, index: int, cfg: ExperimentConfig, phase_dir: Path,
                     model_dir: Path | None, accelerator: Accelerator, data: DataSettings) -> dict:
     if model_dir is None:
-        model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout)
+        model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout, cfg.encoder_layers)
     else:
         model, tokenizer = load_model(model_dir)
     model.to(accelerator.device)

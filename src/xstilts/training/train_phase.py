@@ -88,7 +88,7 @@ class TrainPhaseRunner:
 
         # Model before data encoding: the tokenizer comes with it.
         if self.init_from is None:
-            self.model, self.tokenizer = build_model(exp.model, exp.pooling, exp.dropout)
+            self.model, self.tokenizer = build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
         else:
             self.model, self.tokenizer = load_model(self.init_from)
         self.head = self.model.ensure_head(self.spec)

@@ -82,3 +82,14 @@ def test_save_and_load_give_identical_outputs(tiny_model_dir, tmp_path):
 def test_loading_something_else_is_refused(tmp_path):
     with pytest.raises(XstiltsError, match="is not an xstilts model directory"):
         load_model(tmp_path)
+
+
+def test_encoder_can_keep_its_first_layers(tiny_model_dir, tmp_path):
+    model, tokenizer = build_model(str(tiny_model_dir), encoder_layers=1)
+    assert len(model.encoder.encoder.layer) == 1 and model.encoder.config.num_hidden_layers == 1
+    model.ensure_head(get_task("sst2"))
+    save_model(model, tokenizer, tmp_path / "m")
+    loaded, _ = load_model(tmp_path / "m")
+    assert len(loaded.encoder.encoder.layer) == 1
+    with pytest.raises(XstiltsError, match="encoder_layers: 3 is not between 1 and the model's 2 layers"):
+        build_model(str(tiny_model_dir), encoder_layers=3)

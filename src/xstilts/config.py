@@ -57,12 +57,24 @@ class TrainPhase(_Strict):
     # The input embedding matrix is most of a small multilingual model's parameters; freezing
     # it trains faster and keeps the multilingual word space intact.
     freeze_embeddings: bool = False
+    # Or train it through sparse gradients: only the rows a batch used are updated
+    # (lazy AdamW), which skips most of the optimizer's work on a 250k-piece vocabulary.
+    sparse_embedding_updates: bool = True
+    # Batches of similar-length examples: less padding, faster steps.
+    group_by_length: bool = True
     # Dev evaluation (English) for best-checkpoint selection: every N optimizer steps and at
     # the end of each epoch; `patience` evaluations without improvement stop the phase.
     eval_every: PositiveInt | None = None
     patience: PositiveInt | None = None
     dev_max_examples: PositiveInt | None = 500
     checkpoint_every: PositiveInt = 100
+
+
+    @model_validator(mode="after")
+    def _one_embedding_mode(self) -> "TrainPhase":
+        if self.freeze_embeddings:
+            self.sparse_embedding_updates = False  # nothing to update
+        return self
 
 
 class EvaluatePhase(_Strict):

@@ -20,7 +20,7 @@ from xstilts.io import write_json_atomic, write_jsonl_atomic
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.tasks.data import DataSettings, load_examples, select_subset
 from xstilts.tasks.registry import get_task, resolve_languages
-from xstilts.training.features import Collator, encode
+from xstilts.training.features import Collator, encode_cached
 
 
 def evaluate_languages(
@@ -47,7 +47,7 @@ def evaluate_languages(
                 continue
             examples, report = load_examples(spec, cfg.split, lang, data)
             examples = select_subset(examples, cfg.max_examples, seed)
-            features = encode(examples, tokenizer, spec.format, max_length)
+            features = encode_cached(examples, tokenizer, spec.format, max_length)
             task = bar.add_task(f"eval {spec.name} {lang}", total=len(features), status="")
             logits = predict_logits(model, head, features, collator, cfg.batch_size, device,
                                     advance=lambda n, t=task: bar.update(t, advance=n))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import importlib.resources
 import io
-import os
 import re
 import struct
 import sys
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from xstilts.errors import XstiltsError
-from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
+from xstilts.io import cache_root, replace_dir_atomic, staging_dir_for, write_json_atomic
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -43,12 +42,6 @@ SENTENCEPIECE_FILE = "sentencepiece.bpe.model"
 _MAGIC = b"E5S1"
 _Q4_BLOCK_WEIGHTS = 32
 _Q4_BLOCK_BYTES = 18  # float16 scale + 16 bytes of packed 4-bit values
-
-
-def cache_root() -> Path:
-    """Where xstilts keeps converted models: `$XSTILTS_CACHE`, else `~/.cache/xstilts`."""
-    configured = os.environ.get("XSTILTS_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "xstilts"
 
 
 def ensure_builtin(name: str) -> Path:

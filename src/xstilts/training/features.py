@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import weakref
 from dataclasses import dataclass
 
 import torch
 
+from xstilts.io import cache_root, write_bytes_atomic
 from xstilts.tasks.data import Example
 from xstilts.tasks.spec import TaskFormat
 
@@ -36,6 +40,33 @@ def encode(examples: list[Example], tokenizer, fmt: TaskFormat, max_length: int)
     seconds = [ex.texts[1] for ex in examples] if fmt == "pair_classification" else None
     ids = tokenizer(firsts, seconds, truncation=True, max_length=max_length)["input_ids"]
     return [Feature((tuple(i),), ex.label) for i, ex in zip(ids, examples)]
+
+
+_tokenizer_fingerprints: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything that decides token ids (the fast tokenizer's full definition)."""
+    if tokenizer not in _tokenizer_fingerprints:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        definition = backend.to_str() if backend is not None else f"{tokenizer.name_or_path}:{len(tokenizer)}"
+        _tokenizer_fingerprints[tokenizer] = hashlib.sha256(definition.encode("utf-8")).hexdigest()
+    return _tokenizer_fingerprints[tokenizer]
+
+
+def encode_cached(examples: list[Example], tokenizer, fmt: TaskFormat, max_length: int) -> list[Feature]:
+    """`encode`, remembered on disk under a hash of the tokenizer, format, length cap and the
+    examples' content, so a second run on the same data skips tokenization and a change to any
+    of them can never return stale ids."""
+    digest = hashlib.sha256(f"{tokenizer_fingerprint(tokenizer)}|{fmt}|{max_length}".encode())
+    for ex in examples:
+        digest.update(repr((ex.texts, ex.choices, ex.label)).encode("utf-8"))
+    path = cache_root() / "features" / f"{digest.hexdigest()}.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    features = encode(examples, tokenizer, fmt, max_length)
+    write_bytes_atomic(path, pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL))
+    return features
 
 
 class Collator:

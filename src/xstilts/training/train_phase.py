@@ -34,7 +34,8 @@ from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, w
 from xstilts.models.multitask import build_model, load_model, save_model
 from xstilts.tasks.data import DataSettings, load_examples, select_subset
 from xstilts.tasks.registry import get_task
-from xstilts.training.features import Collator, encode
+from xstilts.training.features import Collator, encode_cached
+from xstilts.training.optim import LazyAdamW, clip_grad_norm, use_sparse_embedding_gradients
 from xstilts.training.samplers import EpochBatchSampler
 
 DONE = "DONE"
@@ -94,12 +95,15 @@ class TrainPhaseRunner:
         self.head = self.model.ensure_head(self.spec)
         if cfg.freeze_embeddings:
             self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        elif cfg.sparse_embedding_updates:
+            use_sparse_embedding_gradients(self.model.encoder)
 
         fmt = self.spec.format
         self.collator = Collator(self.tokenizer.pad_token_id, fmt == "multiple_choice")
-        features = encode(self.train_examples, self.tokenizer, fmt, exp.max_length)
-        self.dev_features = encode(self.dev_examples, self.tokenizer, fmt, exp.max_length) if self.dev_examples else []
-        self.sampler = EpochBatchSampler(len(features), cfg.batch_size, exp.seed)
+        features = encode_cached(self.train_examples, self.tokenizer, fmt, exp.max_length)
+        self.dev_features = encode_cached(self.dev_examples, self.tokenizer, fmt, exp.max_length) if self.dev_examples else []
+        lengths = [f.length for f in features] if cfg.group_by_length else None
+        self.sampler = EpochBatchSampler(len(features), cfg.batch_size, exp.seed, lengths)
         # A private generator: starting a DataLoader iterator draws a seed from it, and drawing
         # from the global RNG instead would shift dropout masks after a resume.
         loader = DataLoader(features, batch_sampler=self.sampler, collate_fn=self.collator,
@@ -107,13 +111,13 @@ class TrainPhaseRunner:
 
         self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.grad_accum_steps)
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        no_decay = ("bias", "LayerNorm.weight", "norm.weight", "ln")
-        params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        # No weight decay on biases and normalisation weights (the 1-D parameters).
+        params = [p for p in self.model.parameters() if p.requires_grad]
         groups = [
-            {"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in params if any(k in n for k in no_decay)], "weight_decay": 0.0},
+            {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
         ]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        optimizer = LazyAdamW(groups, lr=cfg.lr)  # plain AdamW unless a gradient is sparse
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
@@ -186,7 +190,8 @@ class TrainPhaseRunner:
                 loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
             self.accelerator.backward(loss)
             if self.accelerator.sync_gradients:
-                self.accelerator.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+                self.accelerator.unscale_gradients()
+                clip_grad_norm(self.model.parameters(), self.cfg.max_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad()

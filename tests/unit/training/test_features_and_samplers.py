@@ -35,3 +35,47 @@ def test_sampler_is_a_seeded_permutation_per_epoch():
     sampler.set_epoch(1)
     assert list(sampler) != first
     assert list(EpochBatchSampler(10, 4, seed=2)) != first
+
+
+def test_length_grouping_cuts_padding_and_keeps_every_example_once():
+    import random
+
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 120) for _ in range(1000)]
+    grouped = EpochBatchSampler(1000, 16, seed=3, lengths=lengths)
+    plain = EpochBatchSampler(1000, 16, seed=3)
+
+    def padded_tokens(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    batches = grouped.batches()
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert padded_tokens(batches) < 0.7 * padded_tokens(plain.batches())
+    assert batches == grouped.batches()  # deterministic
+    grouped.set_epoch(1)
+    assert grouped.batches() != batches
+
+
+def test_tokenized_features_are_cached_by_content(tiny_model_dir, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from xstilts.training import features as features_module
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples = [Example("a", ("the cat", "a dog"), 2), Example("b", ("good film", "bad film"), 0)]
+    first = features_module.encode_cached(examples, tokenizer, "pair_classification", 32)
+    assert first == encode(examples, tokenizer, "pair_classification", 32)
+    assert len(list((tmp_path / "features").iterdir())) == 1
+
+    def no_tokenizing(*args):
+        raise AssertionError("a cache hit must not tokenize")
+
+    monkeypatch.setattr(features_module, "encode", no_tokenizing)
+    assert features_module.encode_cached(examples, tokenizer, "pair_classification", 32) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
+    changed = [Example("a", ("the cat", "a dog"), 1), examples[1]]
+    features_module.encode_cached(changed, tokenizer, "pair_classification", 32)
+    features_module.encode_cached(examples, tokenizer, "pair_classification", 3)
+    assert len(list((tmp_path / "features").iterdir())) == 3  # label and length cap change the key

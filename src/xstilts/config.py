@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    NonNegativeInt,
     PositiveInt,
     Tag,
     ValidationError,
@@ -66,7 +67,7 @@ class TrainPhase(_Strict):
     # the end of each epoch; `patience` evaluations without improvement stop the phase.
     eval_every: PositiveInt | None = None
     patience: PositiveInt | None = None
-    dev_max_examples: PositiveInt | None = 500
+    dev_max_examples: NonNegativeInt | None = 500  # 0: no dev evaluation, keep the last model
     checkpoint_every: PositiveInt = 100
 
 

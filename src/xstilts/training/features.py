@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import weakref
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -14,8 +14,10 @@ from xstilts.tasks.data import Example
 from xstilts.tasks.spec import TaskFormat
 
 
-@dataclass(frozen=True)
-class Feature:
+class Feature(NamedTuple):
+    """Token ids of one example (a NamedTuple: cached features unpickle several times
+    faster than dataclass instances)."""
+
     # One id list per input; multiple choice has one per choice.
     input_ids: tuple[tuple[int, ...], ...]
     label: int
@@ -42,6 +44,9 @@ def encode(examples: list[Example], tokenizer, fmt: TaskFormat, max_length: int)
     return [Feature((tuple(i),), ex.label) for i, ex in zip(ids, examples)]
 
 
+# Part of every cache key: bump it when Feature's layout changes, so old files are ignored.
+_CACHE_FORMAT = 2
+
 _tokenizer_fingerprints: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
 
 
@@ -58,7 +63,7 @@ def encode_cached(examples: list[Example], tokenizer, fmt: TaskFormat, max_lengt
     """`encode`, remembered on disk under a hash of the tokenizer, format, length cap and the
     examples' content, so a second run on the same data skips tokenization and a change to any
     of them can never return stale ids."""
-    digest = hashlib.sha256(f"{tokenizer_fingerprint(tokenizer)}|{fmt}|{max_length}".encode())
+    digest = hashlib.sha256(f"{_CACHE_FORMAT}|{tokenizer_fingerprint(tokenizer)}|{fmt}|{max_length}".encode())
     for ex in examples:
         digest.update(repr((ex.texts, ex.choices, ex.label)).encode("utf-8"))
     path = cache_root() / "features" / f"{digest.hexdigest()}.pkl"

@@ -46,6 +46,7 @@ class TrainerState:
     """Everything besides tensors that a resumed phase needs to continue exactly."""
 
     batches_done: int = 0
+    examples_seen: int = 0
     optimizer_steps: int = 0
     best_dev: float | None = None
     best_step: int | None = None
@@ -131,7 +132,7 @@ class TrainPhaseRunner:
             self._resume()
 
     def _dev_examples(self):
-        if "dev" not in self._splits(self.train_spec):
+        if self.cfg.dev_max_examples == 0 or "dev" not in self._splits(self.train_spec):
             return []
         dev, _ = load_examples(self.train_spec, "dev", self.train_spec.train_language, self.data)
         return select_subset(dev, self.cfg.dev_max_examples, self.exp.seed)
@@ -167,12 +168,14 @@ class TrainPhaseRunner:
                 for batch in loader:
                     loss = self._train_step(batch)
                     state.batches_done += 1
+                    state.examples_seen += len(batch["labels"])
                     bar.update(task, advance=1, status=f"loss {loss:.3f}")
                     if not self.accelerator.sync_gradients:
                         continue
                     state.optimizer_steps += 1
                     self._log({"step": state.optimizer_steps, "epoch": epoch, "loss": loss,
-                               "lr": self.scheduler.get_last_lr()[0]})
+                               "lr": self.scheduler.get_last_lr()[0],
+                               "seconds": round(time.perf_counter() - started, 3)})
                     end_of_epoch = state.batches_done % batches_per_epoch == 0
                     if self._should_evaluate(end_of_epoch):
                         self._evaluate_dev()
@@ -271,7 +274,7 @@ class TrainPhaseRunner:
             "dev_examples": len(self.dev_examples),
             "final_train_loss": next((r["loss"] for r in reversed(state.curve) if "loss" in r), None),
             "train_seconds": round(state.seconds, 2),
-            "train_examples_per_second": round(state.batches_done * self.cfg.batch_size / max(state.seconds, 1e-9), 2),
+            "train_examples_per_second": round(state.examples_seen / max(state.seconds, 1e-9), 2),
         }
         if self.accelerator.is_main_process:
             write_json_atomic(self.phase_dir / "curve.json", state.curve)

@@ -1,0 +1,277 @@
+"""Throughput of xstilts against a plain Hugging Face Trainer on the same model and data.
+
+    .venv/bin/python benchmarks/throughput.py --data-dir ../shared/data
+
+One process, one model (builtin:multilingual-e5-small), the same examples, batch size and
+length cap for every contender. Prints tables; ratios are xstilts / Trainer measured in the
+same run, so a busy machine slows both sides. Peak RSS is sampled from /proc during each
+measurement (the process's memory at its highest while that measurement ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from xstilts.config import ExperimentConfig
+from xstilts.evaluation.metrics import accuracy
+from xstilts.evaluation.predict import predict_logits
+from xstilts.models.builtin import ensure_builtin
+from xstilts.models.multitask import load_model
+from xstilts.tasks.data import DataSettings, load_examples, select_subset
+from xstilts.tasks.registry import get_task
+from xstilts.training.features import Collator, encode, encode_cached
+from xstilts.training.pipeline import run_experiment
+
+MODEL = "builtin:multilingual-e5-small"
+console = Console()
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextmanager
+def peak_rss():
+    """Yields a dict whose 'peak' is the highest RSS seen while the block ran."""
+    result = {"peak": _rss_bytes()}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.05):
+            result["peak"] = max(result["peak"], _rss_bytes())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+
+
+def segment_rate(times: list[float], examples_per_step: int, segments: int = 5) -> float:
+    """Median examples/s over equal segments of a run's steps: robust to one slow stretch."""
+    marks = [0.0] + times
+    size = max(1, (len(marks) - 1) // segments)
+    rates = [size * examples_per_step / (marks[i + size] - marks[i])
+             for i in range(0, len(marks) - size, size)]
+    return statistics.median(rates)
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def non_embedding_params(model) -> int:
+    embedding = model.get_input_embeddings().weight.numel()
+    return sum(p.numel() for p in model.parameters()) - embedding
+
+
+# ---------------------------------------------------------------- contenders
+
+
+def trainer_baseline(model_dir: Path, train, dev, args, out: Path) -> dict:
+    """transformers.Trainer with DataCollatorWithPadding: the hand-rolled loop users replace."""
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                              Trainer, TrainerCallback, TrainingArguments)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    torch.manual_seed(args.seed)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=3)
+
+    def rows(examples):
+        enc = tokenizer([e.texts[0] for e in examples], [e.texts[1] for e in examples],
+                        truncation=True, max_length=args.max_length)
+        return [{"input_ids": i, "attention_mask": m, "labels": e.label}
+                for i, m, e in zip(enc["input_ids"], enc["attention_mask"], examples)]
+
+    step_times: list[float] = []
+
+    class StepClock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            step_times.append(time.perf_counter() - self.start)
+
+    training_args = TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.lr, num_train_epochs=1,
+        warmup_steps=0.1, weight_decay=0.01, lr_scheduler_type="linear", logging_strategy="no",
+        save_strategy="no", report_to=[], seed=args.seed, use_cpu=True, disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=training_args, train_dataset=rows(train),
+                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=[StepClock()])
+    with peak_rss() as rss:
+        trainer.train()
+    predictions = trainer.predict(rows(dev)).predictions.argmax(-1)
+    return {"rate": segment_rate(step_times, args.batch_size), "rss": rss["peak"],
+            "dev": accuracy([e.label for e in dev], predictions.tolist()), "trainer": trainer,
+            "tokenizer": tokenizer, "rows": rows}
+
+
+def xstilts_training(name: str, overrides: dict, args, out: Path) -> dict:
+    phase = {"name": "target", "task": "xnli", "max_examples": args.train_examples,
+             "batch_size": args.batch_size, "lr": args.lr, "dev_max_examples": 0, **overrides}
+    cfg = ExperimentConfig.model_validate({
+        "name": name, "model": MODEL, "seed": args.seed, "max_length": args.max_length,
+        "output_dir": str(out), "data": {"dir": str(args.data_dir)}, "phases": [
+            phase,
+            {"name": "dev", "kind": "evaluate", "task": "mnli", "languages": ["en"],
+             "max_examples": args.dev_examples, "batch_size": args.eval_batch_size}],
+    })
+    with peak_rss() as rss:
+        summary = run_experiment(cfg)
+    curve = [row for row in __import__("json").loads((out / name / "target" / "curve.json").read_text()) if "loss" in row]
+    return {"rate": segment_rate([r["seconds"] for r in curve], args.batch_size), "rss": rss["peak"],
+            "dev": summary["phases"]["dev"]["languages"]["en"]["accuracy"]}
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get("XSTILTS_DATA_DIR"), required=False)
+    parser.add_argument("--train-examples", type=int, default=1600)
+    parser.add_argument("--dev-examples", type=int, default=1000)
+    parser.add_argument("--eval-per-language", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    if args.data_dir is None:
+        parser.error("--data-dir (or XSTILTS_DATA_DIR) is required: MNLI and XNLI files in XTREME layout")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    model_dir = ensure_builtin(MODEL)
+    settings = DataSettings(data_dir=args.data_dir)
+    work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
+
+    train_all, _ = load_examples(get_task("mnli"), "train", "en", settings)
+    train = select_subset(train_all, args.train_examples, args.seed)
+    dev_all, _ = load_examples(get_task("mnli"), "dev", "en", settings)
+    dev = select_subset(dev_all, args.dev_examples, args.seed)
+
+    # 1. Fine-tuning --------------------------------------------------------
+    baseline = trainer_baseline(model_dir, train, dev, args, work / "trainer")
+    variants = {
+        "xstilts, plain (dense AdamW, random batches)": {"sparse_embedding_updates": False, "group_by_length": False},
+        "xstilts, default (lazy embedding Adam, length-grouped)": {},
+        "xstilts, frozen embeddings, length-grouped": {"freeze_embeddings": True},
+    }
+    results = {name: xstilts_training(f"bench-{i}", overrides, args, work)
+               for i, (name, overrides) in enumerate(variants.items())}
+    table = Table(title=f"Fine-tuning: {len(train)} MNLI examples, batch {args.batch_size}, lr {args.lr}, "
+                        f"dev accuracy on {len(dev)} MNLI dev examples")
+    for column in ("contender", "train ex/s", "ratio", "peak RSS (GB)", "dev acc %", "delta (points)"):
+        table.add_column(column, justify="right" if column != "contender" else "left")
+    table.add_row("transformers.Trainer", f"{baseline['rate']:.2f}", "1.00", f"{baseline['rss'] / 1e9:.2f}",
+                  f"{100 * baseline['dev']:.1f}", "")
+    for name, r in results.items():
+        table.add_row(name, f"{r['rate']:.2f}", f"{r['rate'] / baseline['rate']:.2f}", f"{r['rss'] / 1e9:.2f}",
+                      f"{100 * r['dev']:.1f}", f"{100 * (r['dev'] - baseline['dev']):+.1f}")
+    console.print(table)
+
+    # 2. Zero-shot evaluation over the 15 XNLI languages --------------------------
+    xnli = get_task("xnli")
+    eval_sets = {lang: select_subset(load_examples(xnli, "dev", lang, settings)[0], args.eval_per_language, args.seed)
+                 for lang in xnli.languages}
+    examples = [e for lang in xnli.languages for e in eval_sets[lang]]
+    trainer, rows = baseline["trainer"], baseline["rows"]
+    encoded = rows(examples)
+    model, tokenizer = load_model(work / "bench-1" / "target" / "model")
+    features = encode(examples, tokenizer, "pair_classification", args.max_length)
+    collator = Collator(tokenizer.pad_token_id, False)
+    timings = {"Trainer.predict": [], "xstilts": []}
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        trainer.predict(encoded)
+        timings["Trainer.predict"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        predict_logits(model, "nli", features, collator, args.eval_batch_size, torch.device("cpu"))
+        timings["xstilts"].append(time.perf_counter() - start)
+    rates = {k: len(examples) / statistics.median(v) for k, v in timings.items()}
+    table = Table(title=f"Zero-shot evaluation: {len(examples)} XNLI dev examples "
+                        f"({args.eval_per_language} x 15 languages), batch {args.eval_batch_size}, median of {args.repeats}")
+    for column in ("contender", "eval ex/s", "ratio"):
+        table.add_column(column)
+    for name, rate in rates.items():
+        table.add_row(name, f"{rate:.1f}", f"{rate / rates['Trainer.predict']:.2f}")
+    console.print(table)
+
+    # 3. Data preparation: first run vs cache hit ---------------------------------
+    def prepare():
+        prepared = []
+        for task, split, lang in [("mnli", "train", "en")] + [("xnli", "dev", l) for l in xnli.languages]:
+            ex, _ = load_examples(get_task(task), split, lang, settings)
+            prepared.append(encode_cached(ex, tokenizer, "pair_classification", args.max_length))
+        return prepared
+
+    first, second = [], []
+    for repeat in range(args.repeats):
+        os.environ["XSTILTS_CACHE"] = str(work / f"cache-{repeat}")
+        start = time.perf_counter()
+        prepare()
+        first.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        prepare()
+        second.append(time.perf_counter() - start)
+    table = Table(title="Data preparation: MNLI train (8,999) + XNLI dev (15 x 2,490), load + tokenize")
+    for column in ("run", "seconds (median)", "speed-up"):
+        table.add_column(column)
+    table.add_row("first (cache miss)", f"{statistics.median(first):.2f}", "1.0")
+    table.add_row("second (cache hit)", f"{statistics.median(second):.2f}",
+                  f"{statistics.median(first) / statistics.median(second):.1f}")
+    console.print(table)
+
+    # 4. Achieved FLOP/s against the measured matmul peak -------------------------
+    peak = matmul_peak_flops()
+    params = non_embedding_params(model.encoder)
+    train_tokens = sum(f.length for f in encode(train, tokenizer, "pair_classification", args.max_length)) / len(train)
+    eval_tokens = sum(f.length for f in features) / len(features)
+    default = results["xstilts, default (lazy embedding Adam, length-grouped)"]
+    # 2 FLOPs per parameter per token forward, 3x that for forward + backward (attention
+    # score FLOPs are small at these lengths and left out: these are lower bounds).
+    achieved = {
+        "training (default)": 6 * params * train_tokens * default["rate"],
+        "training (Trainer)": 6 * params * train_tokens * baseline["rate"],
+        "evaluation (xstilts)": 2 * params * eval_tokens * rates["xstilts"],
+        "evaluation (Trainer)": 2 * params * eval_tokens * rates["Trainer.predict"],
+    }
+    table = Table(title=f"Achieved FLOP/s (non-embedding params {params / 1e6:.1f}M, real tokens) "
+                        f"vs measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
+    for column in ("workload", "GFLOP/s", "% of peak"):
+        table.add_column(column)
+    for name, flops in achieved.items():
+        table.add_row(name, f"{flops / 1e9:.1f}", f"{100 * flops / peak:.0f}%")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

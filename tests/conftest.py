@@ -60,6 +60,18 @@ def fresh_accelerate_state():
     AcceleratorState._reset_state(reset_partial_state=True)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny-model runs: on a busy CPU, synchronising two
+    threads costs far more than a 32-wide layer (about 30x per step measured here)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT with a word-level tokenizer, saved like any HF model."""
@@ -91,8 +103,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def tiny_data_dir(tmp_path) -> Path:
-    """MNLI/XNLI/SST-2/COPA-shaped files in the XTREME layout, a few rows each."""
-    root = tmp_path / "data"
+    """MNLI/XNLI/SST-2/QQP/COPA-shaped files in the XTREME layout, a few rows each."""
+    return write_tiny_data(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_data_writer():
+    """write_tiny_data, for fixtures of a wider scope than tiny_data_dir."""
+    return write_tiny_data
+
+
+def write_tiny_data(root: Path) -> Path:
+    """The files of `tiny_data_dir`, under `root`."""
     mnli = {str(i): {"text_a": a, "text_b": b, "label": c} for i, (a, b, c) in enumerate(NLI_ROWS * 2)}
     (root / "mnli").mkdir(parents=True)
     (root / "mnli" / "train.json").write_text(json.dumps(mnli), encoding="utf-8")
@@ -102,6 +124,12 @@ def tiny_data_dir(tmp_path) -> Path:
     _write_tsv(root / "sst2" / "train.tsv", [("sentence", "label"), ("good film", "1"), ("bad film", "0"),
                                              ("great food", "1"), ("terrible service", "0")])
     _write_tsv(root / "sst2" / "dev.tsv", [("sentence", "label"), ("good film", "1"), ("bad film", "0")])
+    # QQP-shaped: premise/hypothesis pairs as questions, duplicate (1) when one entails the other.
+    qqp = {str(i): {"text_a": a, "text_b": b, "label": "1" if c == "entailment" else "0"}
+           for i, (a, b, c) in enumerate(NLI_ROWS)}
+    (root / "qqp").mkdir()
+    (root / "qqp" / "train.json").write_text(json.dumps(qqp), encoding="utf-8")
+    (root / "qqp" / "dev.json").write_text(json.dumps(dict(list(qqp.items())[:4])), encoding="utf-8")
     copa = [{"premise": "the man is not happy", "choice1": "it is raining today", "choice2": "good film",
              "question": "cause", "label": 0},
             {"premise": "she is reading a book", "choice1": "the weather is sunny", "choice2": "bad film",
@@ -115,6 +143,27 @@ def tiny_data_dir(tmp_path) -> Path:
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny encoder with a mask token, for continued-MLM tests (added to a copy: a new token
+    in the shared tiny tokenizer would shift every other test's token ids)."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-mlm-encoder")
+    shutil.copytree(tiny_model_dir, out, dirs_exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    tokenizer.add_special_tokens({"mask_token": "<mask>"})
+    model = BertModel.from_pretrained(out)
+    torch.manual_seed(0)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
+    return out
 
 
 @pytest.fixture(scope="session")

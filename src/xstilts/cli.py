@@ -26,32 +26,41 @@ def run(
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key: key.sub=value (repeatable).")] = [],
     force: Annotated[bool, typer.Option("--force", help="Discard an existing run of this name and start over.")] = False,
 ) -> None:
-    """Run an experiment: its phases in order, skipping finished ones, resuming the rest."""
+    """Run an experiment: its phases in order, skipping finished ones, resuming the rest. A
+    study file (variants) or a permuted curriculum stands for several runs, run in turn."""
     from xstilts.analysis.summary import language_table
-    from xstilts.config import load_config
+    from xstilts.config import load_experiments
     from xstilts.console import console, results_console
-    from xstilts.training.pipeline import run_experiment
+    from xstilts.training.pipeline import check_config, run_experiment
 
-    cfg = load_config(config, set_, data_dir)
-    summary = run_experiment(cfg, force=force)
-    for name, phase in summary["phases"].items():
-        if phase["kind"] == "evaluate":
-            results_console.print(language_table(name, phase))
-    console.print(f"results in {cfg.output_dir / cfg.name}")
+    experiments = load_experiments(config, set_, data_dir)
+    for cfg in experiments:  # every run's data is checked before the first one starts
+        check_config(cfg)
+    for number, cfg in enumerate(experiments, start=1):
+        if len(experiments) > 1:
+            console.rule(f"run {number}/{len(experiments)}: {cfg.name}")
+        summary = run_experiment(cfg, force=force)
+        for name, phase in summary["phases"].items():
+            if phase["kind"] == "evaluate":
+                results_console.print(language_table(f"{cfg.name} {name}", phase))
+        console.print(f"results in {cfg.output_dir / cfg.name}")
 
 
 @app.command()
 def validate(configs: Annotated[list[Path], typer.Argument(help="Experiment YAML files or folders (searched recursively).")]) -> None:
     """Check experiment configs (keys, types, tasks, languages) without running anything."""
-    from xstilts.config import load_config
+    from xstilts.config import load_experiments
     from xstilts.console import console
     from xstilts.training.pipeline import check_config
 
     files = [f for c in configs for f in (sorted(c.rglob("*.yaml")) if c.is_dir() else [c])]
     for file in files:
-        # Data files are checked at run time: validation must not depend on --data-dir.
-        check_config(load_config(file), check_files=False)
-        console.print(f"[green]ok[/green] {file}")
+        experiments = load_experiments(file)
+        for cfg in experiments:
+            # Data files are checked at run time: validation must not depend on --data-dir.
+            check_config(cfg, check_files=False)
+        runs = f" ({len(experiments)} runs: {', '.join(e.name for e in experiments)})" if len(experiments) > 1 else ""
+        console.print(f"[green]ok[/green] {file}{runs}")
 
 
 @app.command()
@@ -122,6 +131,122 @@ def eval_(
     write_json_atomic(out / "metrics.json", metrics)
     results_console.print(language_table(str(checkpoint), metrics))
     console.print(f"predictions in {out}")
+
+
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>); list baselines first: "
+                                                   "comparisons are later run minus earlier run.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html, report.md and figures/.")],
+    phase: Annotated[Optional[str], typer.Option(help="Evaluate phase to analyse (default: each run's last "
+                                                 "one with several languages).")] = None,
+    bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples of the test examples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutation tests.")] = 0,
+) -> None:
+    """Report zero-shot scores against typological distance from English (URIEL): per-language
+    table, robustness slopes, comparisons of runs, figures; one self-contained HTML page."""
+    from xstilts.analysis.report import ReportOptions, build_report
+    from xstilts.console import console
+
+    page = build_report(run_dirs, out, ReportOptions(phase=phase, n_boot=bootstrap, seed=seed))
+    console.print(f"report in {page} (markdown: {page.with_suffix('.md')})")
+
+
+@app.command()
+def attack(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run (runs/<name>): its last trained model is "
+                                            "attacked. A model directory works too.")],
+    task: Annotated[str, typer.Option("--task", help="Task to perturb; the model needs its trained head.")],
+    languages: Annotated[str, typer.Option("--languages", help="'all' or comma-separated codes.")] = "all",
+    perturbations: Annotated[str, typer.Option("--perturbations", help="'all' or comma-separated names: "
+                             "char-noise, word-order, surface-noise, unicode-variants, entity-swap, code-switch, "
+                             "code-switch-adversarial, textfooler, checklist-negation.")] = "all",
+    strength: Annotated[Optional[float], typer.Option(help="Fraction of an example's words each perturbation "
+                                                      "touches (default 0.15).")] = None,
+    query_budget: Annotated[Optional[int], typer.Option(help="Model queries per example for the attacks "
+                                                        "(default 60).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="A perturbation option: name.option=value, e.g. "
+                                            "textfooler.neighbours=10 (repeatable).")] = [],
+    max_examples: Annotated[Optional[int], typer.Option(help="A seeded subset per language.")] = None,
+    dictionary: Annotated[list[Path], typer.Option("--dictionary", help="Bilingual dictionary: a TSV, a dictd "
+                          ".index file or a folder of them (repeatable; default: /usr/share/dictd, where "
+                          "Debian's dict-freedict-* packages install).")] = [],
+    reuse: Annotated[Optional[Path], typer.Option(help="Evaluate on a perturbed set an earlier attack saved "
+                                                  "(its perturbed/ folder) instead of making one.")] = None,
+    split: Annotated[str, typer.Option(help="dev or test.")] = "dev",
+    data_dir: DataDir = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the subset and the perturbations (default: the run's).")] = None,
+    batch_size: int = 64,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: RUN_DIR/attack/<task>, "
+                                                "or <task>-reused with --reuse).")] = None,
+) -> None:
+    """Measure how far accuracy drops under perturbations and attacks, per language; save the
+    perturbed sets so other models are evaluated on identical examples."""
+    import os
+
+    import torch
+
+    from xstilts.config import DATA_DIR_ENV
+    from xstilts.console import results_console
+    from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
+    from xstilts.robustness.perturbed_sets import PerturbedSet
+    from xstilts.robustness.registry import build_perturbations
+    from xstilts.robustness.report import rich_tables
+    from xstilts.tasks.data import DataSettings
+
+    if split not in ("dev", "test"):
+        raise XstiltsError(f"--split {split!r}: allowed: dev, test")
+    model_dir = latest_model_dir(run_dir)
+    config = run_config(run_dir)
+    reused = PerturbedSet(reuse) if reuse is not None else None
+    if reused is not None:
+        if set_ or strength is not None or query_budget is not None or seed is not None:
+            raise XstiltsError("--reuse evaluates the saved set as it was made (its parameters are in its "
+                               "manifest.json); drop --set, --strength, --query-budget and --seed")
+        chosen = reused.select(perturbations)
+        seed, split = reused.manifest["seed"], reused.manifest["split"]
+    else:
+        seed = seed if seed is not None else config.get("seed", 42)
+        chosen = build_perturbations(perturbations, set_, {"seed": seed, "strength": strength,
+                                                           "query_budget": query_budget})
+    data_dir = data_dir or (Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else None) \
+        or (Path(config["data"]["dir"]) if (config.get("data") or {}).get("dir") else None)
+    langs = "all" if languages == "all" else [code.strip() for code in languages.split(",") if code.strip()]
+    options = AttackOptions(task=task, languages=langs, perturbations=chosen, split=split,  # type: ignore[arg-type]
+                            max_examples=max_examples, seed=seed, max_length=config.get("max_length", 128),
+                            batch_size=batch_size, dictionaries=dictionary or None,
+                            data=DataSettings("auto", data_dir), reuse=reused,
+                            device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    base = run_dir if (run_dir / "metrics.json").is_file() else model_dir
+    out = out or base / "attack" / (f"{task}-reused" if reused is not None else task)
+    summary = run_attack(model_dir, options, out)
+    for table in rich_tables(summary):
+        results_console.print(table)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Finished runs (runs/<name>), the baseline first; runs "
+                                                   "whose configs differ only in seed count as seeds of one setting.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the table as markdown to this file.")] = None,
+    phase: Annotated[Optional[str], typer.Option(help="Evaluate phase to compare (default: each run's last one "
+                                                 "with several languages).")] = None,
+    bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples (one seed per setting).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Zero-shot accuracy per language and on average for runs that differ in one thing (e.g. the
+    curriculum), with each setting's difference from the first and its 95% CI: across seeds
+    when there are several, a paired bootstrap over examples when there is one."""
+    from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
+    from xstilts.console import console, results_console
+    from xstilts.io import write_text_atomic
+
+    comparison = compare_runs(run_dirs, phase, bootstrap, seed)
+    results_console.print(rich_table(comparison))
+    results_console.print(budget_note(comparison))
+    if out is not None:
+        write_text_atomic(out, comparison_markdown(comparison))
+        console.print(f"markdown in {out}")
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
 """The experiment recipe: run the configured phases in order, on disk, resumably.
 
-    runs/<name>/config.yaml      the resolved config (a rerun must match it)
+    runs/<name>/config.yaml      the resolved config (a rerun must match it); curricula appear
+                                 as their stages, each with its budget
     runs/<name>/<phase>/         one folder per phase, DONE when finished
     runs/<name>/metrics.json     all phases' results, task versions, the config
+    runs/<name>/curves.json      the transfer/forgetting curve points of every training phase
     runs/<name>/summary.md       the per-language table, for people
 
 A phase with DONE is skipped; a train phase with a checkpoint resumes from it; an evaluate
@@ -21,7 +23,7 @@ from accelerate.utils import DistributedDataParallelKwargs
 
 from xstilts import __version__
 from xstilts.analysis.summary import render_summary
-from xstilts.config import EvaluatePhase, ExperimentConfig, TrainPhase
+from xstilts.config import EvaluatePhase, ExperimentConfig, MultiTaskPhase, TrainPhase, phase_entries, phase_tasks
 from xstilts.console import console
 from xstilts.errors import XstiltsError
 from xstilts.evaluation.zero_shot import evaluate_languages
@@ -29,6 +31,7 @@ from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model
 from xstilts.tasks.data import DataSettings, check_available
 from xstilts.tasks.registry import get_task, resolve_languages
+from xstilts.training.task_data import check_training_files, text_files, train_spec_of
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
 # Keys that may differ between a run and its resumption without changing results.
@@ -44,21 +47,50 @@ def check_config(cfg: ExperimentConfig, check_files: bool = True) -> None:
     local data files that are missing."""
     data = DataSettings(cfg.data.source, cfg.data.dir, cfg.data.bad_rows)
     for i, phase in enumerate(cfg.phases):
-        spec = get_task(phase.task)
+        where = f"phases.{i}"
+        for task in phase_tasks(phase):
+            get_task(task)
         if isinstance(phase, EvaluatePhase):
-            needed = [(spec, phase.split, lang)
-                      for lang in resolve_languages(spec, phase.languages, f"phases.{i}.languages")]
-        else:
-            train_spec = get_task(spec.train_task) if spec.train_task else spec
-            needed = [(train_spec, "train", train_spec.train_language)]
+            spec = get_task(phase.task)
+            for lang in resolve_languages(spec, phase.languages, f"{where}.languages"):
+                if check_files:
+                    check_available(spec, phase.split, lang, data)
+            continue
+        curve_sets = _curve_sets(phase, where)
         if check_files:
-            for task_spec, split, lang in needed:
-                check_available(task_spec, split, lang, data)
+            for entry, place in phase_entries(phase, where):
+                check_training_files(entry, data, place)
+            for spec, split, lang in curve_sets:
+                check_available(spec, split, lang, data)
+            if phase.mlm:
+                text_files(phase.mlm)
+
+
+def _curve_sets(phase: TrainPhase | MultiTaskPhase, where: str) -> list[tuple]:
+    """(spec, split, language) of every set a phase's transfer curve scores."""
+    if phase.curve is None:
+        return []
+    sets = []
+    for task in phase.curve.tasks or phase_tasks(phase):
+        train_spec = train_spec_of(get_task(task))
+        sets.append((train_spec, "dev", train_spec.train_language))
+    if phase.curve.target:
+        target = get_task(phase.curve.target)
+        sets += [(target, phase.curve.split, lang)
+                 for lang in resolve_languages(target, phase.curve.languages, f"{where}.curve.languages")]
+    return sets
+
+
+def resolved_config(cfg: ExperimentConfig) -> dict:
+    """The config as saved with a run, each phase's name and kind first for people reading it."""
+    data = json.loads(cfg.model_dump_json())
+    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
+    return data
 
 
 def _prepare_run_dir(cfg: ExperimentConfig, force: bool) -> Path:
     run_dir = cfg.output_dir / cfg.name
-    resolved = json.loads(cfg.model_dump_json())
+    resolved = resolved_config(cfg)
     saved_file = run_dir / "config.yaml"
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -86,12 +118,15 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
             raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
                                f"pip install {tracker}, or remove it from log_with")
     # Heads of tasks absent from a batch get no gradient; DDP must be told to expect that.
+    # The train phase steps its scheduler once per optimizer step itself (accelerate would
+    # step it once per process).
     try:
         accelerator = Accelerator(
             mixed_precision=cfg.mixed_precision,
             log_with=cfg.log_with or None,
             project_dir=str(run_dir),
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+            step_scheduler_with_optimizer=False,
         )
     except ValueError as exc:  # accelerate's state is per process: one precision per process
         raise XstiltsError(f"mixed_precision: {str(exc).splitlines()[0]}") from None
@@ -109,32 +144,47 @@ def run_experiment(cfg: ExperimentConfig, force: bool = False) -> dict:
     results: dict[str, dict] = {}
     for index, phase in enumerate(cfg.phases):
         phase_dir = run_dir / phase.name
+        training = isinstance(phase, (TrainPhase, MultiTaskPhase))
         if (phase_dir / DONE).is_file():
             console.print(f"[green]phase '{phase.name}' already done, skipped")
             results[phase.name] = json.loads((phase_dir / "metrics.json").read_text(encoding="utf-8"))
-        elif isinstance(phase, TrainPhase):
-            console.print(f"[bold]phase '{phase.name}': train on {phase.task}")
-            runner = TrainPhaseRunner(phase, cfg, phase_dir, model_dir, accelerator, data)
+        elif training:
+            console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase))}")
+            runner = TrainPhaseRunner(phase, cfg, phase_dir, f"phases.{index}", model_dir, accelerator, data)
             runner.setup()
             runner.run()
             results[phase.name] = runner.finish()
         else:
             console.print(f"[bold]phase '{phase.name}': evaluate {phase.task} ({phase.split})")
             results[phase.name] = _evaluate_phase(phase, index, cfg, phase_dir, model_dir, accelerator, data)
-        if isinstance(phase, TrainPhase):
+        if training:
             model_dir = phase_dir / "model"
     accelerator.end_training()
     summary = {
         "name": cfg.name,
         "xstilts_version": __version__,
-        "config": json.loads(cfg.model_dump_json()),
-        "task_versions": {p.task: get_task(p.task).version for p in cfg.phases},
+        "config": resolved_config(cfg),
+        "task_versions": {task: get_task(task).version for p in cfg.phases for task in phase_tasks(p)},
         "phases": results,
     }
     if accelerator.is_main_process:
         write_json_atomic(run_dir / "metrics.json", summary)
+        write_json_atomic(run_dir / "curves.json", run_curves(results))
         write_text_atomic(run_dir / "summary.md", render_summary(summary))
     return summary
+
+
+def run_curves(results: dict[str, dict]) -> list[dict]:
+    """Every training phase's curve points in run order, with the examples seen since the
+    run's first training phase (the x axis across the stages of a curriculum)."""
+    points, before = [], 0
+    for name, phase in results.items():
+        if phase["kind"] != "train":
+            continue
+        points += [{"phase": name, "run_examples_seen": before + p["examples_seen"], **p}
+                   for p in phase.get("transfer_curve", [])]
+        before += phase["examples_seen"]
+    return points
 
 
 def _evaluate_phase(phase: EvaluatePhase, index: int, cfg: ExperimentConfig, phase_dir: Path,

@@ -1,18 +1,28 @@
-"""One training phase: fine-tune the shared encoder and one task head on English data.
+"""One training phase: fine-tune the shared encoder and task heads on one task (`train`) or on
+several interleaved tasks (`multitask`); single-task training is the one-task case of the loop.
 
 Reads top to bottom: `setup()` builds data, model, optimizer in dependency order and resumes
 from a checkpoint if one exists; `run()` is a loop of predicates (evaluate? save? stop?);
 `finish()` writes the phase's results and its DONE marker.
 
+Each batch: the task sampler draws a task, that task's stream gives its next batch, and with
+continued MLM a batch of masked unlabeled sentences joins it; `grad_accum_steps` batches make
+one optimizer step. The budget (training examples) fixes the number of batches up front and
+the last batch is cut to fit it, so equal budgets mean equal numbers of examples.
+
 On disk, in `runs/<run>/<phase>/`:
   model/          best model so far on English dev (HF encoder + heads), or the last one
-  checkpoint/     accelerate state (model, optimizer, scheduler, RNG) + trainer_state.json
-  curve.json      training loss and dev accuracy by optimizer step
-  metrics.json    the phase's results;   DONE   written last
+  checkpoint/     accelerate state (model, optimizer, scheduler, RNG), sampler.pt (the task
+                  sampler's generator), trainer_state.json (every stream's position, curves)
+  curve.json      training loss, drawn tasks and dev accuracy by optimizer step
+  metrics.json    the phase's results: realised task counts, task sequence, transfer curve;
+                  DONE  written last
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
 import shutil
@@ -23,20 +33,21 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
-from transformers import get_linear_schedule_with_warmup
+from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 
-from xstilts.config import ExperimentConfig, TrainPhase
+from xstilts.config import ExperimentConfig, MultiTaskPhase, TrainingPhase, UniformSampler, phase_entries
 from xstilts.console import console, progress_bar
-from xstilts.evaluation.metrics import accuracy
-from xstilts.evaluation.predict import predict_logits
+from xstilts.errors import XstiltsError
+from xstilts.evaluation.metrics import mean
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model, save_model
-from xstilts.tasks.data import DataSettings, load_examples, select_subset
-from xstilts.tasks.registry import get_task
+from xstilts.tasks.data import DataSettings, Example
+from xstilts.training.curves import ScoredSet, TransferCurve
 from xstilts.training.features import Collator, encode_cached
+from xstilts.training.objectives import TrainingModule, masked_lm_head
 from xstilts.training.optim import LazyAdamW, clip_grad_norm, use_sparse_embedding_gradients
-from xstilts.training.samplers import EpochBatchSampler
+from xstilts.training.samplers import BatchStream, build_task_sampler
+from xstilts.training.task_data import load_training_task, read_unlabeled_text
 
 DONE = "DONE"
 
@@ -48,26 +59,29 @@ class TrainerState:
     batches_done: int = 0
     examples_seen: int = 0
     optimizer_steps: int = 0
+    task_batches: dict[str, int] = field(default_factory=dict)  # each task stream's position
+    task_examples: dict[str, int] = field(default_factory=dict)
+    mlm_batches: int = 0  # the unlabeled stream's position
     best_dev: float | None = None
     best_step: int | None = None
     evals_since_best: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
     curve: list[dict] = field(default_factory=list)
+    transfer_curve: list[dict] = field(default_factory=list)
 
 
 class TrainPhaseRunner:
-    def __init__(self, cfg: TrainPhase, exp: ExperimentConfig, phase_dir: Path,
+    def __init__(self, cfg: TrainingPhase, exp: ExperimentConfig, phase_dir: Path, where: str,
                  init_from: Path | None, accelerator: Accelerator, data: DataSettings):
         self.cfg = cfg
         self.exp = exp
         self.phase_dir = Path(phase_dir)
+        self.where = where  # the phase's place in the config, for error messages
         self.init_from = init_from  # previous phase's model dir; None = the pretrained encoder
         self.accelerator = accelerator
         self.data = data
-        self.spec = get_task(cfg.task)
-        # xnli trains on mnli's English data, as in XTREME; the head is shared through the spec.
-        self.train_spec = get_task(self.spec.train_task) if self.spec.train_task else self.spec
+        self.sampler_config = cfg.sampler if isinstance(cfg, MultiTaskPhase) else UniformSampler(type="uniform")
         self.state = TrainerState()
 
     @property
@@ -78,42 +92,61 @@ class TrainPhaseRunner:
     def model_dir(self) -> Path:
         return self.phase_dir / "model"
 
+    @property
+    def label(self) -> str:
+        return "+".join(t.name for t in self.tasks)
+
     # ------------------------------------------------------------------ setup
 
     def setup(self) -> None:
         cfg, exp = self.cfg, self.exp
         set_seed(exp.seed)
-        lang = self.train_spec.train_language
-        train, self.train_report = load_examples(self.train_spec, "train", lang, self.data)
-        self.train_examples = select_subset(train, cfg.max_examples, exp.seed)
-        self.dev_examples = self._dev_examples()
+        self.tasks = [load_training_task(entry, self.data, exp.seed, cfg.dev_max_examples, place)
+                      for entry, place in phase_entries(cfg, self.where)]
+        self.state.task_batches = {t.name: 0 for t in self.tasks}
+        self.state.task_examples = {t.name: 0 for t in self.tasks}
 
         # Model before data encoding: the tokenizer comes with it.
         if self.init_from is None:
-            self.model, self.tokenizer = build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
+            model, self.tokenizer = build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
         else:
-            self.model, self.tokenizer = load_model(self.init_from)
-        self.head = self.model.ensure_head(self.spec)
+            model, self.tokenizer = load_model(self.init_from)
+        self.heads = [model.ensure_head(t.spec) for t in self.tasks]  # shared where the specs say so
+        mlm_head, self.mlm_head_initialised = (masked_lm_head(exp.model, model.encoder) if cfg.mlm
+                                               else (None, False))
         if cfg.freeze_embeddings:
-            self.model.encoder.get_input_embeddings().weight.requires_grad_(False)
+            model.encoder.get_input_embeddings().weight.requires_grad_(False)
         elif cfg.sparse_embedding_updates:
-            use_sparse_embedding_gradients(self.model.encoder)
+            use_sparse_embedding_gradients(model.encoder)
 
-        fmt = self.spec.format
-        self.collator = Collator(self.tokenizer.pad_token_id, fmt == "multiple_choice")
-        features = encode_cached(self.train_examples, self.tokenizer, fmt, exp.max_length)
-        self.dev_features = encode_cached(self.dev_examples, self.tokenizer, fmt, exp.max_length) if self.dev_examples else []
-        lengths = [f.length for f in features] if cfg.group_by_length else None
-        self.sampler = EpochBatchSampler(len(features), cfg.batch_size, exp.seed, lengths)
-        # A private generator: starting a DataLoader iterator draws a seed from it, and drawing
-        # from the global RNG instead would shift dropout masks after a resume.
-        loader = DataLoader(features, batch_sampler=self.sampler, collate_fn=self.collator,
-                            generator=torch.Generator().manual_seed(exp.seed))
+        self.features = [encode_cached(t.examples, self.tokenizer, t.spec.format, exp.max_length) for t in self.tasks]
+        self.collators = [Collator(self.tokenizer.pad_token_id, t.spec.format == "multiple_choice") for t in self.tasks]
+        self.streams = [BatchStream(len(f), cfg.batch_size, exp.seed,
+                                    [x.length for x in f] if cfg.group_by_length else None) for f in self.features]
+        self.dev_sets = [ScoredSet.encode(t.spec, t.dev_examples, self.tokenizer, exp.max_length)
+                         for t in self.tasks if t.dev_examples]
+        pools = [len(t.examples) for t in self.tasks]
+        self.sampler = build_task_sampler(self.sampler_config, [t.name for t in self.tasks], pools, exp.seed)
+        if cfg.mlm:
+            self._setup_mlm()
+        self.transfer = (TransferCurve(cfg.curve, [t.name for t in self.tasks], self.tokenizer, self.data,
+                                       exp.seed, exp.max_length, self.where) if cfg.curve else None)
 
-        self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.grad_accum_steps)
-        self.total_steps = self.steps_per_epoch * cfg.epochs
+        # Length of training: every process takes its own batch of each draw.
+        self.world = self.accelerator.num_processes
+        self.epoch_size = sum(pools)
+        epochs = getattr(cfg, "epochs", None) or 1  # multi-task phases: one pass over the pools
+        self.budget = cfg.budget or self.epoch_size * epochs
+        per_draw = cfg.batch_size * self.world
+        self.total_batches = math.ceil(self.budget / per_draw)
+        if 0 < self.budget % per_draw < self.world:
+            raise XstiltsError(f"{self.where}.budget: {self.budget} leaves a last batch of {self.budget % per_draw} "
+                               f"examples for {self.world} processes; make it a multiple of {per_draw}")
+        self.total_steps = math.ceil(self.total_batches / cfg.grad_accum_steps)
+
+        self.module = TrainingModule(model, mlm_head)
         # No weight decay on biases and normalisation weights (the 1-D parameters).
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in self.module.parameters() if p.requires_grad]
         groups = [
             {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
@@ -122,105 +155,137 @@ class TrainPhaseRunner:
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
-        self.accelerator.gradient_accumulation_steps = cfg.grad_accum_steps
-        # prepare() wraps the model for DDP / mixed precision, shards the loader across
-        # processes and makes the scheduler step only when the optimizer really steps.
-        self.model, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
-            self.model, optimizer, loader, scheduler
-        )
+        # prepare() wraps the model for DDP / mixed precision and the optimizer for gradient
+        # scaling; batches are sharded across processes by the streams, not by a loader.
+        self.module, self.optimizer, self.scheduler = self.accelerator.prepare(self.module, optimizer, scheduler)
+        self.model = self.accelerator.unwrap_model(self.module).model
         if (self.checkpoint_dir / "trainer_state.json").is_file():
             self._resume()
 
-    def _dev_examples(self):
-        if self.cfg.dev_max_examples == 0 or "dev" not in self._splits(self.train_spec):
-            return []
-        dev, _ = load_examples(self.train_spec, "dev", self.train_spec.train_language, self.data)
-        return select_subset(dev, self.cfg.dev_max_examples, self.exp.seed)
-
-    def _splits(self, spec) -> set[str]:
-        return {split for source in spec.sources for split in source.splits}
+    def _setup_mlm(self) -> None:
+        mlm = self.cfg.mlm
+        if self.tokenizer.mask_token is None:
+            raise XstiltsError(f"{self.where}.mlm: the model's tokenizer has no mask token")
+        sentences = read_unlabeled_text(mlm, self.exp.seed)
+        examples = [Example(f"mlm[{i}]", (text,), 0) for i, text in enumerate(sentences)]
+        self.mlm_features = encode_cached(examples, self.tokenizer, "single_classification", self.exp.max_length)
+        self.mlm_stream = BatchStream(len(examples), mlm.batch_size, self.exp.seed,
+                                      [f.length for f in self.mlm_features] if self.cfg.group_by_length else None)
+        # Masks come from the global RNG, which checkpoints save and restore.
+        self.mlm_collator = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=mlm.mlm_probability)
 
     def _resume(self) -> None:
         self.accelerator.load_state(str(self.checkpoint_dir))
         saved = json.loads((self.checkpoint_dir / "trainer_state.json").read_text(encoding="utf-8"))
         self.state = TrainerState(**saved)
+        self.sampler.load_state_dict(torch.load(self.checkpoint_dir / "sampler.pt", weights_only=True))
         console.print(f"[yellow]resuming phase '{self.cfg.name}' at optimizer step "
                       f"{self.state.optimizer_steps}/{self.total_steps}")
 
     # ------------------------------------------------------------------ loop
 
     def run(self) -> None:
-        cfg, state = self.cfg, self.state
-        batches_per_epoch = len(self.sampler)
+        state = self.state
         started = time.perf_counter() - state.seconds
-        self.model.train()
+        self.module.train()
         with progress_bar() as bar:
-            task = bar.add_task(f"train {cfg.name} ({self.spec.name})", total=batches_per_epoch * cfg.epochs,
+            task = bar.add_task(f"train {self.cfg.name} ({self.label})", total=self.total_batches,
                                 completed=state.batches_done, status="")
             while not self._should_stop():
-                epoch, skip = divmod(state.batches_done, batches_per_epoch)
-                loader = self.accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
-                # accelerate's loader re-sets the sampler's epoch from its own pass counter when
-                # iterated, and its skipping wrapper does not pass set_epoch on: set both, so a
-                # resumed phase gets the same batch order as an uninterrupted one.
-                loader.set_epoch(epoch)
-                self.sampler.set_epoch(epoch)
-                for batch in loader:
-                    loss = self._train_step(batch)
-                    state.batches_done += 1
-                    state.examples_seen += len(batch["labels"])
-                    bar.update(task, advance=1, status=f"loss {loss:.3f}")
-                    if not self.accelerator.sync_gradients:
-                        continue
-                    state.optimizer_steps += 1
-                    self._log({"step": state.optimizer_steps, "epoch": epoch, "loss": loss,
-                               "lr": self.scheduler.get_last_lr()[0],
-                               "seconds": round(time.perf_counter() - started, 3)})
-                    end_of_epoch = state.batches_done % batches_per_epoch == 0
-                    if self._should_evaluate(end_of_epoch):
-                        self._evaluate_dev()
-                    state.seconds = time.perf_counter() - started
-                    if self._should_stop():
-                        break
-                    if self._should_checkpoint():
-                        self._save_checkpoint()
+                epoch = state.examples_seen // self.epoch_size
+                losses, drawn = self._optimizer_step()
+                state.optimizer_steps += 1
+                bar.update(task, completed=state.batches_done, status=f"loss {losses['loss']:.3f}")
+                self._log({"step": state.optimizer_steps, "epoch": epoch, **losses,
+                           "lr": self.scheduler.get_last_lr()[0], "tasks": drawn,
+                           "seconds": round(time.perf_counter() - started, 3)})
+                if self._should_evaluate(end_of_epoch=state.examples_seen // self.epoch_size > epoch):
+                    self._evaluate_dev()
+                if self._should_score_curve():
+                    self._score_curve()
+                state.seconds = time.perf_counter() - started
+                if self._should_stop():
+                    break
+                if self._should_checkpoint():
+                    self._save_checkpoint()
         state.seconds = time.perf_counter() - started
 
-    def _train_step(self, batch) -> float:
-        with self.accelerator.accumulate(self.model):
-            with self.accelerator.autocast():
-                logits = self.model(self.head, batch["input_ids"], batch["attention_mask"])
-                loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
-            self.accelerator.backward(loss)
-            if self.accelerator.sync_gradients:
-                self.accelerator.unscale_gradients()
-                clip_grad_norm(self.model.parameters(), self.cfg.max_grad_norm)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad()
-        return loss.item()
+    def _optimizer_step(self) -> tuple[dict, list[str]]:
+        """Up to `grad_accum_steps` batches, each of its own drawn task, then one update."""
+        count = min(self.cfg.grad_accum_steps, self.total_batches - self.state.batches_done)
+        losses: dict[str, list[float]] = {"loss": [], "mlm_loss": []}
+        drawn = []
+        for i in range(count):
+            t = self.sampler.pop(self.state.batches_done)
+            batch = self._next_batch(t)
+            mlm_batch = self._next_mlm_batch() if self.cfg.mlm else None
+            drawn.append(self.tasks[t].name)
+            # Gradients add up over the step's batches; DDP syncs them with the last one only.
+            sync = contextlib.nullcontext() if i == count - 1 else self.accelerator.no_sync(self.module)
+            with sync:
+                with self.accelerator.autocast():
+                    task_loss, mlm_loss = self.module(self.heads[t], batch, mlm_batch)
+                    loss = task_loss if mlm_loss is None else task_loss + self.cfg.mlm.weight * mlm_loss
+                self.accelerator.backward(loss / count)
+            losses["loss"].append(task_loss.item())
+            if mlm_loss is not None:
+                losses["mlm_loss"].append(mlm_loss.item())
+        self.accelerator.unscale_gradients()
+        clip_grad_norm(self.module.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad()
+        return {k: mean(v) for k, v in losses.items() if v}, drawn
+
+    def _next_batch(self, t: int) -> dict[str, torch.Tensor]:
+        """This process's part of task t's next batch; the last batch of the phase is cut to
+        what is left of the budget."""
+        state, name = self.state, self.tasks[t].name
+        size = min(self.cfg.batch_size * self.world, self.budget - state.examples_seen)
+        rank = self.accelerator.process_index
+        local = size // self.world + (rank < size % self.world)
+        indices = self.streams[t].batch(state.task_batches[name] * self.world + rank)[:local]
+        state.task_batches[name] += 1
+        state.task_examples[name] += size
+        state.examples_seen += size
+        state.batches_done += 1
+        batch = self.collators[t]([self.features[t][i] for i in indices])
+        return {k: v.to(self.accelerator.device) for k, v in batch.items()}
+
+    def _next_mlm_batch(self) -> dict[str, torch.Tensor]:
+        index = self.state.mlm_batches * self.world + self.accelerator.process_index
+        self.state.mlm_batches += 1
+        rows = [{"input_ids": list(self.mlm_features[i].input_ids[0])} for i in self.mlm_stream.batch(index)]
+        batch = self.mlm_collator(rows)
+        return {k: batch[k].to(self.accelerator.device) for k in ("input_ids", "attention_mask", "labels")}
 
     def _should_evaluate(self, end_of_epoch: bool) -> bool:
-        if not self.dev_features:
+        if not self.dev_sets:
             return False
         every = self.cfg.eval_every
-        return end_of_epoch or (every is not None and self.state.optimizer_steps % every == 0)
+        last = self.state.batches_done >= self.total_batches
+        return end_of_epoch or last or (every is not None and self.state.optimizer_steps % every == 0)
+
+    def _should_score_curve(self) -> bool:
+        if self.transfer is None:
+            return False
+        every = self.transfer.cfg.every
+        last = self.state.batches_done >= self.total_batches or self.state.stopped_early
+        return last or (every is not None and self.state.optimizer_steps % every == 0)
 
     def _should_stop(self) -> bool:
-        done = self.state.batches_done >= len(self.sampler) * self.cfg.epochs
-        return done or self.state.stopped_early
+        return self.state.batches_done >= self.total_batches or self.state.stopped_early
 
     def _should_checkpoint(self) -> bool:
         return self.state.optimizer_steps % self.cfg.checkpoint_every == 0
 
     def _evaluate_dev(self) -> None:
-        model = self.accelerator.unwrap_model(self.model)
+        """Mean English dev accuracy over the phase's tasks selects the best model."""
         with self.accelerator.autocast():
-            logits = predict_logits(model, self.head, self.dev_features, self.collator,
-                                    batch_size=64, device=self.accelerator.device)
-        dev = accuracy([f.label for f in self.dev_features], logits.argmax(-1).tolist())
+            scores = {s.spec.name: s.accuracy(self.model, self.accelerator.device) for s in self.dev_sets}
+        dev = mean(list(scores.values()))
         state = self.state
-        self._log({"step": state.optimizer_steps, "dev_accuracy": dev})
+        self._log({"step": state.optimizer_steps, "dev_accuracy": dev, "dev": scores})
         if state.best_dev is None or dev > state.best_dev:
             state.best_dev, state.best_step, state.evals_since_best = dev, state.optimizer_steps, 0
             self._save_model()
@@ -229,18 +294,24 @@ class TrainPhaseRunner:
             if self.cfg.patience is not None and state.evals_since_best >= self.cfg.patience:
                 state.stopped_early = True
 
+    def _score_curve(self) -> None:
+        with self.accelerator.autocast():
+            point = self.transfer.point(self.model, self.accelerator.device)
+        self.state.transfer_curve.append({"step": self.state.optimizer_steps,
+                                          "examples_seen": self.state.examples_seen, **point})
+
     def _log(self, row: dict) -> None:
         self.state.curve.append(row)
         if self.exp.log_with:
-            self.accelerator.log({f"{self.cfg.name}/{k}": v for k, v in row.items() if k != "step"},
-                                 step=row["step"])
+            scalars = {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))}
+            self.accelerator.log({f"{self.cfg.name}/{k}": v for k, v in scalars.items()}, step=row["step"])
 
     # ------------------------------------------------------------------ saving
 
     def _save_model(self) -> None:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            save_model(self.accelerator.unwrap_model(self.model), self.tokenizer, self.model_dir)
+            save_model(self.model, self.tokenizer, self.model_dir)
 
     def _save_checkpoint(self) -> None:
         """accelerate's state and ours, written aside and swapped in whole."""
@@ -248,9 +319,17 @@ class TrainPhaseRunner:
         if not self.accelerator.is_main_process:
             return
         staging = staging_dir_for(self.checkpoint_dir)
-        self.accelerator.save_state(str(staging))
+        # Pickled, not safetensors: a tied MLM output layer is one tensor under two names,
+        # which safetensors would save once and then fail to load.
+        self.accelerator.save_state(str(staging), safe_serialization=False)
+        torch.save(self.sampler.state_dict(), staging / "sampler.pt")
         write_json_atomic(staging / "trainer_state.json", asdict(self.state))
         replace_dir_atomic(staging, self.checkpoint_dir)
+
+    def task_sequence(self) -> list[list]:
+        """The drawn tasks in order, run-length encoded: [[task, batches], ...]."""
+        drawn = [name for row in self.state.curve for name in row.get("tasks", [])]
+        return [[name, len(list(run))] for name, run in itertools.groupby(drawn)]
 
     def finish(self) -> dict:
         """Results of the phase; the model of the best dev step is kept (the last one when no
@@ -258,29 +337,45 @@ class TrainPhaseRunner:
         state = self.state
         if state.best_dev is None:
             self._save_model()
+        pool = sum(len(t.examples) for t in self.tasks)
+        probabilities = self.sampler.probs(state.batches_done).tolist()
         metrics = {
             "kind": "train",
-            "task": self.spec.name,
-            "train_task": self.train_spec.name,
-            "task_version": self.spec.version,
-            "train_examples": len(self.train_examples),
-            "train_source": self.train_report.origin,
-            "skipped_rows": len(self.train_report.skipped),
-            "epochs": self.cfg.epochs,
+            "task": self.label,
+            "train_task": "+".join(t.train_spec.name for t in self.tasks),
+            "stage_of": self.cfg.stage_of,
+            "train_examples": pool,
+            "train_source": ", ".join(r.origin for t in self.tasks for r in t.reports),
+            "skipped_rows": sum(len(r.skipped) for t in self.tasks for r in t.reports),
+            "budget": self.budget,
+            "examples_seen": state.examples_seen,
+            "epochs": round(state.examples_seen / pool, 3),
+            "sampler": self.sampler_config.model_dump(),
+            "tasks": {t.name: {"task_version": t.spec.version, "train_task": t.train_spec.name,
+                               "train_languages": t.languages, "pool": len(t.examples),
+                               "probability": round(p, 6),
+                               "batches": state.task_batches[t.name], "examples": state.task_examples[t.name]}
+                      for t, p in zip(self.tasks, probabilities)},
+            "task_sequence": self.task_sequence(),
             "optimizer_steps": state.optimizer_steps,
             "stopped_early": state.stopped_early,
             "best_dev_accuracy": state.best_dev,
             "best_step": state.best_step,
-            "dev_examples": len(self.dev_examples),
+            "dev_examples": sum(len(t.dev_examples) for t in self.tasks),
             "final_train_loss": next((r["loss"] for r in reversed(state.curve) if "loss" in r), None),
             "train_seconds": round(state.seconds, 2),
             "train_examples_per_second": round(state.examples_seen / max(state.seconds, 1e-9), 2),
+            "transfer_curve": state.transfer_curve,
         }
+        if self.cfg.mlm:
+            metrics["mlm"] = {"sentences": len(self.mlm_features), "batches": state.mlm_batches,
+                              "head": "initialised" if self.mlm_head_initialised else "pretrained"}
         if self.accelerator.is_main_process:
             write_json_atomic(self.phase_dir / "curve.json", state.curve)
             write_json_atomic(self.phase_dir / "metrics.json", metrics)
-            if self.train_report.skipped:
-                write_text_atomic(self.phase_dir / "skipped_rows.txt", "\n".join(self.train_report.skipped) + "\n")
+            skipped = [s for t in self.tasks for r in t.reports for s in r.skipped]
+            if skipped:
+                write_text_atomic(self.phase_dir / "skipped_rows.txt", "\n".join(skipped) + "\n")
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
             write_text_atomic(self.phase_dir / DONE, "")
         # The accelerator outlives the phase; drop its references so the next phase's

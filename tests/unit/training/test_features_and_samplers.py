@@ -1,10 +1,10 @@
-"""Token encoding, dynamic padding and the seeded epoch sampler."""
+"""Token encoding, dynamic padding and the seeded batch stream."""
 
 from __future__ import annotations
 
 from xstilts.tasks.data import Example
 from xstilts.training.features import Collator, Feature, encode
-from xstilts.training.samplers import EpochBatchSampler
+from xstilts.training.samplers import GROUP_BATCHES, BatchStream
 
 
 def test_batches_are_padded_to_their_longest_member():
@@ -26,34 +26,41 @@ def test_pairs_are_encoded_as_pairs_and_truncated(tiny_model_dir):
     assert len(short.input_ids[0]) == 6
 
 
-def test_sampler_is_a_seeded_permutation_per_epoch():
-    sampler = EpochBatchSampler(size=10, batch_size=4, seed=1)
-    first = list(sampler)
-    assert [len(b) for b in first] == [4, 4, 2] and len(sampler) == 3
-    assert sorted(i for b in first for i in b) == list(range(10))
-    assert list(sampler) == first  # same epoch, same order
-    sampler.set_epoch(1)
-    assert list(sampler) != first
-    assert list(EpochBatchSampler(10, 4, seed=2)) != first
+def _batches(stream: BatchStream, start: int, stop: int) -> list[list[int]]:
+    return [stream.batch(i) for i in range(start, stop)]
 
 
-def test_length_grouping_cuts_padding_and_keeps_every_example_once():
+def test_stream_is_a_seeded_permutation_per_epoch_in_full_batches():
+    stream = BatchStream(size=10, batch_size=4, seed=1)
+    first = _batches(stream, 0, 5)  # 20 positions: exactly two epochs
+    assert all(len(b) == 4 for b in first)
+    flat = [i for b in first for i in b]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:]) == list(range(10))
+    assert flat[:10] != flat[10:]  # each epoch has its own order
+    assert _batches(BatchStream(10, 4, seed=1), 0, 5) == first  # a function of (seed, index)
+    assert BatchStream(10, 4, seed=1).batch(3) == first[3]  # so a resumed stream continues exactly
+    assert _batches(BatchStream(10, 4, seed=2), 0, 5) != first
+
+
+def test_length_grouping_cuts_padding_and_keeps_every_example_once_per_epoch():
     import random
 
     rng = random.Random(0)
     lengths = [rng.randint(5, 120) for _ in range(1000)]
-    grouped = EpochBatchSampler(1000, 16, seed=3, lengths=lengths)
-    plain = EpochBatchSampler(1000, 16, seed=3)
+    grouped = BatchStream(1000, 16, seed=3, lengths=lengths)
+    plain = BatchStream(1000, 16, seed=3)
 
     def padded_tokens(batches):
         return sum(max(lengths[i] for i in b) * len(b) for b in batches)
 
-    batches = grouped.batches()
-    assert sorted(i for b in batches for i in b) == list(range(1000))
-    assert padded_tokens(batches) < 0.7 * padded_tokens(plain.batches())
-    assert batches == grouped.batches()  # deterministic
-    grouped.set_epoch(1)
-    assert grouped.batches() != batches
+    # 5 windows of GROUP_BATCHES batches = 4000 positions = exactly 4 epochs.
+    batches = _batches(grouped, 0, 5 * GROUP_BATCHES)
+    counts = [0] * 1000
+    for i in (i for b in batches for i in b):
+        counts[i] += 1
+    assert set(counts) == {4}
+    assert padded_tokens(batches) < 0.7 * padded_tokens(_batches(plain, 0, 5 * GROUP_BATCHES))
+    assert batches == _batches(BatchStream(1000, 16, seed=3, lengths=lengths), 0, 5 * GROUP_BATCHES)
 
 
 def test_tokenized_features_are_cached_by_content(tiny_model_dir, tmp_path, monkeypatch):

@@ -11,7 +11,12 @@ from xstilts.config import load_config
 from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
 
-from conftest import write_config
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _config(tmp_path: Path, model_dir: Path, data_dir: Path, name: str = "tiny", extra: str = "") -> Path:
@@ -162,3 +167,71 @@ def test_missing_tracker_package_is_named(tmp_path, tiny_model_dir, tiny_data_di
     config = _single_phase(tmp_path, tiny_model_dir, tiny_data_dir, "tb", phase, "log_with: [tensorboard]")
     with pytest.raises(XstiltsError, match="log_with: tensorboard needs the 'tensorboard' package"):
         run_experiment(load_config(config))
+
+
+MULTITASK = """
+name: {name}
+model: {model}
+seed: 5
+max_length: 32
+output_dir: {out}
+data: {{dir: {data}}}
+phases:
+  - name: mixed
+    kind: multitask
+    tasks:
+      - {{task: mnli, train_languages: [en, de], translated_dir: {translated}}}  # translate-train, mixed
+      - qqp
+    sampler: {{type: proportional}}
+    budget: 20
+    batch_size: 2
+    grad_accum_steps: 2  # each optimizer step sums two batches, each of its own drawn task
+    lr: 1.0e-3
+    eval_every: 1
+    dev_max_examples: 2
+    checkpoint_every: 1
+    mlm: {{files: ["{data}/xnli/dev-de.tsv"], tsv_columns: [0, 1], batch_size: 2, weight: 0.5}}
+"""
+
+
+def test_killed_multitask_phase_resumes_to_identical_training(tmp_path, tiny_mlm_model_dir, tiny_data_dir, monkeypatch):
+    # The tiny German XNLI rows serve as translated MNLI training data.
+    translated = tmp_path / "translated"
+    (translated / "mnli").mkdir(parents=True)
+    german = [line.split("\t") for line in (tiny_data_dir / "xnli" / "dev-de.tsv").read_text().splitlines()]
+    rows = {str(i): {"text_a": a, "text_b": b, "label": c} for i, (a, b, c) in enumerate(german)}
+    (translated / "mnli" / "train-de.json").write_text(json.dumps(rows), encoding="utf-8")
+
+    def run(name: str) -> tuple[dict, list[dict]]:
+        config = write_config(tmp_path / f"{name}.yaml", MULTITASK.format(
+            name=name, model=tiny_mlm_model_dir, out=tmp_path / "runs", data=tiny_data_dir, translated=translated))
+        summary = run_experiment(load_config(config))
+        curve = json.loads((tmp_path / "runs" / name / "mixed" / "curve.json").read_text())
+        return summary["phases"]["mixed"], [{k: v for k, v in row.items() if k != "seconds"} for row in curve]
+
+    reference, reference_curve = run("whole")
+    assert reference["tasks"]["mnli"]["pool"] == 24 + 3 and reference["tasks"]["mnli"]["train_languages"] == ["en", "de"]
+    assert "train-de.json" in reference["train_source"]
+    assert reference["tasks"]["mnli"]["probability"] == pytest.approx(27 / 39, abs=1e-6)
+    assert reference["mlm"] == {"sentences": 5, "batches": 10, "head": "initialised"}  # 2 distinct premises + 3 hypotheses
+    assert reference["examples_seen"] == 20 and reference["optimizer_steps"] == 5
+    assert {t for row in reference_curve for t in row.get("tasks", [])} == {"mnli", "qqp"}
+    assert all(len(row["tasks"]) == 2 and row["mlm_loss"] > 0 for row in reference_curve if "loss" in row)
+
+    real_save = train_phase.TrainPhaseRunner._save_checkpoint
+
+    def crashing_save(self):
+        real_save(self)
+        if self.state.optimizer_steps == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        run("killed")
+    state = json.loads((tmp_path / "runs" / "killed" / "mixed" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["batches_done"] == 4 and sum(state["task_batches"].values()) == 4 and state["mlm_batches"] == 4
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    resumed, resumed_curve = run("killed")
+    assert resumed_curve == reference_curve  # losses, MLM losses, drawn tasks, learning rates, dev scores
+    for key in ("tasks", "task_sequence", "best_dev_accuracy", "best_step", "mlm"):
+        assert resumed[key] == reference[key], key

@@ -1,0 +1,111 @@
+"""Report figures (matplotlib, rendered off-screen to PNG bytes)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from xstilts.analysis.distance_fits import SettingAnalysis
+from xstilts.typology.distances import Distances
+
+_AXIS_LABELS = {
+    "score": "accuracy (%)",
+    "gap": "transfer gap (points below {source})",
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: figures only become PNG bytes
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def distance_scatter(kind: str, settings: list[SettingAnalysis], distances: Distances) -> bytes:
+    """Accuracy and transfer gap against one distance kind: a colour per setting with its OLS
+    line; each language's code is written once, beside its highest point."""
+    plt = _pyplot()
+    x = distances.known(kind)
+    source = settings[0].source
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for ax, measure in zip(axes, ("score", "gap")):
+        highest: dict[str, float] = {}
+        for colour, setting in zip(plt.get_cmap("tab10").colors, settings):
+            values = setting.scores if measure == "score" else setting.gaps()
+            langs = [lang for lang in values if lang in x]
+            xs, ys = [x[lang] for lang in langs], [values[lang] for lang in langs]
+            fit = setting.fits.get((kind, measure))
+            label = setting.label if fit is None else f"{setting.label} (slope {fit.slope:+.1f})"
+            ax.scatter(xs, ys, s=22, color=colour, label=label, zorder=3)
+            if fit is not None:
+                line_x = np.array([min(xs), max(xs)])
+                ax.plot(line_x, fit.intercept + fit.slope * line_x, color=colour, linewidth=1.5)
+            for lang, y in zip(langs, ys):
+                highest[lang] = max(y, highest.get(lang, -np.inf))
+        for text, (label_x, label_y) in _merged_labels({lang: (x[lang], y) for lang, y in highest.items()}):
+            ax.annotate(text, (label_x, label_y), xytext=(0, 5), textcoords="offset points",
+                        ha="center", fontsize=8, color="#333333")
+        ax.set_xlabel(f"{kind} distance from {source} (URIEL, 0 = same, 1 = nothing shared)")
+        ax.set_ylabel(_AXIS_LABELS[measure].format(source=source))
+        ax.margins(x=0.06, y=0.12)  # room for the language codes above the points
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    missing = distances.missing(kind)
+    title = f"Zero-shot accuracy and transfer gap against {kind} distance"
+    if missing:
+        title += f" (no URIEL data, left out: {', '.join(missing)})"
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def _merged_labels(points: dict[str, tuple[float, float]], near: float = 0.035) -> list[tuple[str, tuple[float, float]]]:
+    """Labels for points, with points closer than `near` of the plotted ranges sharing one
+    label ("ar, tr") at the highest of them, so codes do not print over each other."""
+    xs, ys = zip(*points.values())
+    x_span, y_span = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    groups: list[tuple[list[str], list[tuple[float, float]]]] = []
+    for lang, (px, py) in sorted(points.items(), key=lambda item: item[1]):
+        for names, where in groups:
+            if any(abs(px - gx) / x_span < near and abs(py - gy) / y_span < near for gx, gy in where):
+                names.append(lang)
+                where.append((px, py))
+                break
+        else:
+            groups.append(([lang], [(px, py)]))
+    return [(", ".join(sorted(names)), max(where, key=lambda p: p[1])) for names, where in groups]
+
+
+def grid_heatmap(grids: dict[str, dict[tuple[str, str], float]]) -> bytes:
+    """One panel per model: intermediate task (rows) x target task (columns), zero-shot average."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids), 3.4), squeeze=False)
+    for ax, (model, cells) in zip(axes[0], grids.items()):
+        rows = sorted({r for r, _ in cells}, key=lambda r: (r != "none", r))
+        cols = sorted({c for _, c in cells})
+        values = np.array([[cells.get((r, c), np.nan) for c in cols] for r in rows])
+        image = ax.imshow(values, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(values):
+            if not np.isnan(value):
+                red, green, blue, _ = image.cmap(image.norm(value))
+                light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5  # dark text on light cells
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="black" if light else "white",
+                        fontsize=10)
+        ax.set_xticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel("target task")
+        ax.set_ylabel("intermediate task")
+        ax.set_title(model, fontsize=9)
+        fig.colorbar(image, ax=ax, label="zero-shot average accuracy (%)")
+    fig.tight_layout()
+    return to_png(fig)

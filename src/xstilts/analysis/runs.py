@@ -1,0 +1,161 @@
+"""Finished runs as the analysis sees them: one zero-shot evaluation per run, per-example
+correctness for the bootstrap, and what the run's training was (for labels and comparisons)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xstilts.errors import XstiltsError
+
+# Config keys that do not change what a run measures: runs differing only in these (and the
+# seed) are repetitions of one setting.
+BOOKKEEPING_KEYS = ("name", "seed", "output_dir", "data", "log_with")
+
+
+@dataclass(frozen=True)
+class LanguageResult:
+    score: float  # the phase's metric as metrics.json has it (0..1)
+    correct: np.ndarray  # 0/1 per example, in file order
+    labels: tuple[str, ...]  # gold labels in the same order (identifies parallel test sets)
+    chance: float  # accuracy of guessing: 1 / number of classes (or choices)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    directory: Path
+    config: dict
+    phase: str
+    task: str
+    split: str
+    source_language: str
+    languages: dict[str, LanguageResult]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
+    def model(self) -> str:
+        """The encoder, with the number of layers kept when the run cut it."""
+        layers = self.config.get("encoder_layers")
+        return f"{self.config['model']} ({layers} layers)" if layers else self.config["model"]
+
+    @property
+    def training(self) -> str:
+        """The train phases before this evaluation, e.g. 'mnli → xnli'."""
+        return " → ".join(_phase_label(p) for p in self._train_phases()) or "none"
+
+    @property
+    def intermediate(self) -> str:
+        """Train phases before the last one (the intermediate tasks), or 'none'."""
+        return " → ".join(_phase_label(p) for p in self._train_phases()[:-1]) or "none"
+
+    @property
+    def setting(self) -> str:
+        """What the run measures, equal for repetitions of one setting: the config without
+        bookkeeping keys (seed included), phase names, or options left empty (None, so that runs
+        from before the schema gained an option still match)."""
+        phases = [{k: v for k, v in p.items() if v is not None and k != "name"} for p in self.config["phases"]]
+        kept = {k: v for k, v in self.config.items() if k not in BOOKKEEPING_KEYS and v is not None}
+        return json.dumps({**kept, "phases": phases}, sort_keys=True)
+
+    def zero_shot_average(self) -> float:
+        return float(np.mean([r.score for lang, r in self.languages.items() if lang != self.source_language]))
+
+    def _train_phases(self) -> list[dict]:
+        phases = self.config["phases"]
+        until = next(i for i, p in enumerate(phases) if p["name"] == self.phase)
+        return [p for p in phases[:until] if p.get("kind", "train") != "evaluate"]
+
+
+def _phase_label(phase: dict) -> str:
+    # Other training kinds keep their kind in the label, e.g. multitask(mnli+qqp).
+    kind = phase.get("kind", "train")
+    task = phase["task"] if "task" in phase else "+".join(t["task"] for t in phase["tasks"])
+    return task if kind == "train" else f"{kind}({task})"
+
+
+def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
+    """A finished run's zero-shot evaluation: `phase`, or its last evaluate phase scoring more
+    than one language."""
+    run_dir = Path(run_dir)
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        raise XstiltsError(f"{run_dir}: no metrics.json; expected a finished run directory (runs/<name>/)")
+    summary = json.loads(metrics_file.read_text(encoding="utf-8"))
+    evaluations = {n: p for n, p in summary["phases"].items() if p["kind"] == "evaluate"}
+    if phase is None:
+        several = [n for n, p in evaluations.items() if len(p["languages"]) > 1]
+        if not several:
+            raise XstiltsError(f"{metrics_file}: no evaluate phase with more than one language to analyse")
+        phase = several[-1]
+    elif phase not in evaluations:
+        raise XstiltsError(f"{metrics_file}: no evaluate phase '{phase}'; evaluate phases: "
+                           f"{', '.join(evaluations) or 'none'}")
+    result = evaluations[phase]
+    if "accuracy" not in result["average"]:
+        raise XstiltsError(f"{metrics_file}: phase '{phase}' has no accuracy; the analysis bootstraps "
+                           f"accuracy (this phase has: {', '.join(result['average'])})")
+    languages = {}
+    for lang, scores in result["languages"].items():
+        rows = _read_predictions(run_dir / phase / "predictions" / result["task"] / f"{result['split']}-{lang}.jsonl")
+        languages[lang] = LanguageResult(
+            score=scores["accuracy"],
+            correct=np.array([r["label"] == r["prediction"] for r in rows], dtype=np.float64),
+            labels=tuple(r["label"] for r in rows),
+            chance=1 / len(rows[0]["probabilities"]),
+        )
+    return RunResult(name=summary["name"], directory=run_dir, config=summary["config"], phase=phase,
+                     task=result["task"], split=result["split"], source_language=result["source_language"],
+                     languages=languages)
+
+
+def _read_predictions(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise XstiltsError(f"{path}: predictions file missing; the analysis bootstraps over per-example "
+                           "predictions (rerun the evaluation to write them)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """Runs of one setting (differing only in seed); a single run is a group of one."""
+
+    label: str
+    runs: tuple[RunResult, ...]
+
+    @property
+    def first(self) -> RunResult:
+        return self.runs[0]
+
+
+def group_by_setting(runs: list[RunResult]) -> list[RunGroup]:
+    """Runs grouped by setting, in the order first seen; labelled by run name, or by the
+    names' common prefix when a setting has several seeds."""
+    settings: dict[str, list[RunResult]] = {}
+    for run in runs:
+        settings.setdefault(run.setting, []).append(run)
+    groups = []
+    for members in settings.values():
+        if len(members) == 1:
+            label = members[0].name
+        else:
+            # "xlmr-base-seed1", "xlmr-base-seed2" -> "xlmr-base (2 seeds)"
+            prefix = re.sub(r"[-_.]+(seed|s)?$", "", _common_prefix([r.name for r in members]))
+            label = f"{prefix or members[0].name} ({len(members)} seeds)"
+        groups.append(RunGroup(label, tuple(members)))
+    return groups
+
+
+def _common_prefix(names: list[str]) -> str:
+    shortest = min(names, key=len)
+    for i, char in enumerate(shortest):
+        if any(name[i] != char for name in names):
+            return shortest[:i]
+    return shortest

@@ -186,6 +186,8 @@ def attack(
 
     import torch
 
+    from rich.console import Console
+
     from xstilts.config import DATA_DIR_ENV
     from xstilts.console import results_console
     from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
@@ -220,8 +222,10 @@ def attack(
     base = run_dir if (run_dir / "metrics.json").is_file() else model_dir
     out = out or base / "attack" / (f"{task}-reused" if reused is not None else task)
     summary = run_attack(model_dir, options, out)
+    # A pipe or file has no width to fit (rich assumes 80 columns there): print the tables whole.
+    printer = results_console if results_console.is_terminal else Console(width=max(results_console.width, 160))
     for table in rich_tables(summary):
-        results_console.print(table)
+        printer.print(table)
 
 
 @app.command()

@@ -239,7 +239,7 @@ class DictionaryBank:
         for target in wanted:
             direct = self._lexicon(source, target)
             if direct is not None:
-                out += [Translation(t, target, f"{source}-{target}") for t in direct.lookup(word)]
+                out += [Translation(t, target, direct.pair) for t in direct.lookup(word)]
             elif (from_english := self._lexicon(PIVOT, target)) is not None:
                 out += [Translation(t, target, f"{source}-{PIVOT}-{target}")
                         for e in english if len(words(e)) == 1 for t in from_english.lookup(e)]

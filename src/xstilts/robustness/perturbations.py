@@ -269,6 +269,11 @@ SurfaceOperation = Literal["case", "punctuation", "whitespace"]
 _PUNCTUATION = (",", ".", "!", "?", ";", ":")
 
 
+def _split_points(word: str) -> list[int]:
+    """Where a space can split `word`: between two letters (not before a combining mark)."""
+    return [k for k in range(1, len(word)) if is_letter(word[k]) and is_letter(word[k - 1])]
+
+
 class SurfaceNoise(WordEditPerturbation):
     """Changes nothing but case, punctuation and spacing: the letters stay the same, in order."""
 
@@ -281,7 +286,7 @@ class SurfaceNoise(WordEditPerturbation):
         # Punctuation can always be added after a word, so every word qualifies then.
         return "punctuation" in self.operations or (
             ("case" in self.operations and is_cased(word))
-            or ("whitespace" in self.operations and sum(map(is_letter, word)) >= 2))
+            or ("whitespace" in self.operations and bool(_split_points(word))))
 
     def edit(self, words, pos, rng):
         word = words.text(pos)
@@ -301,7 +306,7 @@ class SurfaceNoise(WordEditPerturbation):
             else:
                 options.append({pos: word + rng.choice(_PUNCTUATION)})
         if "whitespace" in self.operations:
-            splits = [k for k in range(1, len(word)) if is_letter(word[k]) and is_letter(word[k - 1])]
+            splits = _split_points(word)
             if splits:
                 k = rng.choice(splits)
                 options.append({pos: word[:k] + " " + word[k:]})

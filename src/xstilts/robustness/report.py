@@ -3,6 +3,8 @@ Accuracies and degradations are in percentage points."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 
 Rows = tuple[str, list[str], list[list[str]]]  # title, header, rows
@@ -22,6 +24,14 @@ def _mean(values: list) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _queries(summary: dict, name: str, values: list) -> str:
+    """Mean queries of an attack; "transfer" for a reused attack set; "-" without a model."""
+    if not summary["perturbations"][name]["uses_model"]:
+        return "-"
+    mean = _mean(values)
+    return "transfer" if mean is None else f"{mean:.1f}"
+
+
 def _run(summary: dict, label_preserving: bool) -> list[str]:
     return [name for name, p in summary["perturbations"].items() if p["label_preserving"] == label_preserving]
 
@@ -32,23 +42,36 @@ def _cells(summary: dict, name: str) -> list[tuple[str, dict]]:
             if name in r["perturbations"] and "skipped" not in r["perturbations"][name]]
 
 
-def overview(summary: dict) -> Rows:
+def _change(degradation: float) -> str:
+    return f"{-100 * degradation + 0.0:+.1f}"  # + 0.0 turns -0.0 into 0.0
+
+
+def overview(summary: dict, with_accuracy: bool = True) -> Rows:
+    """Languages x label-preserving perturbations: perturbed accuracy (change from clean), and
+    the number of examples where a perturbation could change fewer than all."""
     names = _run(summary, label_preserving=True)
     rows = []
     for lang, result in summary["languages"].items():
         row = [lang, str(result["n"]), _pct(result["clean_accuracy"])]
         for name in names:
             m = result["perturbations"].get(name, {})
-            row.append("-" if "skipped" in m else f"{_pct(m['perturbed_accuracy'])} ({-100 * m['degradation']:+.1f})")
+            if "skipped" in m:
+                row.append("-")
+                continue
+            cell = f"{_pct(m['perturbed_accuracy'])} ({_change(m['degradation'])})" if with_accuracy \
+                else _change(m["degradation"])
+            row.append(cell + (f" n={m['n']}" if m["n"] != result["n"] else ""))
         rows.append(row)
     mean_row = ["mean", "", _pct(_mean([r["clean_accuracy"] for r in summary["languages"].values()]))]
     for name in names:
         cells = [m for _, m in _cells(summary, name)]
-        mean_row.append(f"{_pct(_mean([m['perturbed_accuracy'] for m in cells]))} "
-                        f"({-100 * _mean([m['degradation'] for m in cells]):+.1f})" if cells else "-")
+        change = _change(_mean([m["degradation"] for m in cells])) if cells else "-"
+        mean_row.append(f"{_pct(_mean([m['perturbed_accuracy'] for m in cells]))} ({change})"
+                        if cells and with_accuracy else change)
     rows.append(mean_row)
-    return (f"{summary['task']}: accuracy under each perturbation (change from clean, points)",
-            ["language", "n", "clean", *names], rows)
+    what = ("accuracy under each perturbation (change from clean, points)" if with_accuracy
+            else "change from clean accuracy under each perturbation (points)")
+    return (f"{summary['task']}: {what}", ["language", "n", "clean", *names], rows)
 
 
 def per_perturbation(summary: dict) -> Rows:
@@ -58,13 +81,12 @@ def per_perturbation(summary: dict) -> Rows:
         if not cells:
             rows.append([name, "0", "-", "-", "-", "-", "-", "-", "-"])
             continue
-        queries = _mean([m["mean_queries"] for m in cells])
+        queries = _queries(summary, name, [m["mean_queries"] for m in cells])
         rows.append([name, str(len(cells)), _pct(_mean([m["clean_accuracy"] for m in cells])),
                      _pct(_mean([m["perturbed_accuracy"] for m in cells])), _pct(_mean([m["degradation"] for m in cells])),
                      _pct(_mean([m["relative_degradation"] for m in cells])),
                      _pct(_mean([m["attack_success_rate"] for m in cells])),
-                     _pct(_mean([m["words_changed"] for m in cells])),
-                     "transfer" if cells[0].get("transfer") else f"{queries:.1f}"])
+                     _pct(_mean([m["words_changed"] for m in cells])), queries])
     return (f"{summary['task']}: mean over the languages each perturbation ran in",
             ["perturbation", "languages", "clean", "perturbed", "degradation", "relative %", "success %",
              "words changed %", "queries"], rows)
@@ -85,7 +107,7 @@ def details(summary: dict) -> Rows:
                 rows.append([lang, name, "skipped: " + m["skipped"], "", "", "", "", "", "", ""])
                 continue
             pairs = ", ".join(f"{pair} {count}" for pair, count in list(m["language_pairs"].items())[:4])
-            queries = "transfer" if m.get("transfer") else f"{m['mean_queries']:.1f}"
+            queries = _queries(summary, name, [m["mean_queries"]])
             rows.append([lang, name, str(m["n"]), _pct(m["clean_accuracy"]), _ci(m, "perturbed_accuracy"),
                          _ci(m, "degradation"), _ci(m, "attack_success_rate"), _pct(m["words_changed"]), queries, pairs])
     return (f"{summary['task']}: per language and perturbation, 95% bootstrap intervals",
@@ -102,16 +124,19 @@ def _markdown(table: Rows) -> str:
 
 def render_markdown(summary: dict) -> str:
     source = "reused" if summary["reused"] else "made"
+    dictionaries = ", ".join(Path(d).name for d in summary["dictionaries"]) or "none"
     head = (f"# Robustness of `{summary['model']}` on {summary['task']} ({summary['split']})\n\n"
             f"Perturbed set {source}: `{summary['perturbed_set']}`; seed {summary['seed']}; "
-            f"{summary['wall_seconds']} s. Dictionaries: {', '.join(summary['dictionaries']) or 'none'}.\n")
+            f"{summary['wall_seconds']} s. Dictionaries: {dictionaries}.\n")
     tables = [overview(summary), per_perturbation(summary), label_changing(summary), details(summary)]
     return "\n".join([head, *(_markdown(t) for t in tables if t[2])])
 
 
 def rich_tables(summary: dict) -> list[Table]:
     out = []
-    for title, header, rows in (overview(summary), per_perturbation(summary), label_changing(summary)):
+    # The terminal gets the changes only: the table with accuracies is too wide for most terminals.
+    for title, header, rows in (overview(summary, with_accuracy=False), per_perturbation(summary),
+                                label_changing(summary)):
         if not rows:
             continue
         table = Table(title=title)

@@ -172,3 +172,15 @@ def test_protected_words_are_never_touched():
             [example], context)[0]
         assert record.example.texts[0].endswith("What was the cause?")
         assert words(record.example.texts[0])[0] == "the"
+
+
+def test_each_surface_operation_alone_finds_something_to_change_in_every_script():
+    for operation in ("case", "punctuation", "whitespace"):
+        perturbation = build_perturbation("surface-noise", {"strength": 1.0, "operations": [operation]}, "test")
+        for lang, (premise, hypothesis) in SCRIPTS.items():
+            out = perturbation.perturb_all([_pair("x", premise, hypothesis)], _context(lang))
+            # Only cased scripts have a case to change; Chinese words (one character each) cannot be
+            # split and have no spaces to merge.
+            expected = {"case": lang in ("en", "ru", "el", "block-edges"), "punctuation": True,
+                        "whitespace": lang != "zh"}[operation]
+            assert bool(out) == expected, (operation, lang)

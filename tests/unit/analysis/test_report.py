@@ -35,7 +35,7 @@ def _write_attack_results(path):
             "attack_success_rate": 0.2, "relative_degradation": 0.1875, "words_changed": 0.3, "mean_queries": 0.0}
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
-        "task": "xnli", "split": "dev", "perturbations": {"char-noise": {"label_preserving": True}},
+        "task": "xnli", "split": "dev", "perturbations": {"char-noise": {"label_preserving": True, "uses_model": False}},
         "languages": {"en": {"n": 60, "clean_accuracy": 0.8, "perturbations": {"char-noise": cell}}},
     }), encoding="utf-8")
 

@@ -143,8 +143,8 @@ def report(
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples of the test examples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutation tests.")] = 0,
 ) -> None:
-    """Report zero-shot scores against typological distance from English (URIEL): per-language
-    table, robustness slopes, comparisons of runs, figures; one self-contained HTML page."""
+    """Report zero-shot scores against typological distance (URIEL) from the training language:
+    per-language table, robustness slopes, comparisons of runs, figures; one self-contained HTML page."""
     from xstilts.analysis.report import ReportOptions, build_report
     from xstilts.console import console
 

@@ -37,7 +37,7 @@ def distance_scatter(kind: str, settings: list[SettingAnalysis], distances: Dist
     plt = _pyplot()
     x = distances.known(kind)
     source = settings[0].source
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     for ax, measure in zip(axes, ("score", "gap")):
         highest: dict[str, float] = {}
         for colour, setting in zip(plt.get_cmap("tab10").colors, settings):
@@ -52,14 +52,16 @@ def distance_scatter(kind: str, settings: list[SettingAnalysis], distances: Dist
                 ax.plot(line_x, fit.intercept + fit.slope * line_x, color=colour, linewidth=1.5)
             for lang, y in zip(langs, ys):
                 highest[lang] = max(y, highest.get(lang, -np.inf))
-        for text, (label_x, label_y) in _merged_labels({lang: (x[lang], y) for lang, y in highest.items()}):
+        ax.margins(x=0.06, y=0.12)  # room for the language codes above the points
+        spans = (np.ptp(ax.get_xlim()), np.ptp(ax.get_ylim()))
+        for text, (label_x, label_y) in _merged_labels({lang: (x[lang], y) for lang, y in highest.items()}, *spans):
             ax.annotate(text, (label_x, label_y), xytext=(0, 5), textcoords="offset points",
                         ha="center", fontsize=8, color="#333333")
         ax.set_xlabel(f"{kind} distance from {source} (URIEL, 0 = same, 1 = nothing shared)")
         ax.set_ylabel(_AXIS_LABELS[measure].format(source=source))
-        ax.margins(x=0.06, y=0.12)  # room for the language codes above the points
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        # Below the axes: inside, a legend of several settings would cover points.
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     missing = distances.missing(kind)
     title = f"Zero-shot accuracy and transfer gap against {kind} distance"
     if missing:
@@ -69,15 +71,15 @@ def distance_scatter(kind: str, settings: list[SettingAnalysis], distances: Dist
     return to_png(fig)
 
 
-def _merged_labels(points: dict[str, tuple[float, float]], near: float = 0.035) -> list[tuple[str, tuple[float, float]]]:
-    """Labels for points, with points closer than `near` of the plotted ranges sharing one
-    label ("ar, tr") at the highest of them, so codes do not print over each other."""
-    xs, ys = zip(*points.values())
-    x_span, y_span = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+def _merged_labels(points: dict[str, tuple[float, float]], x_span: float, y_span: float,
+                   near_x: float = 0.04, near_y: float = 0.045) -> list[tuple[str, tuple[float, float]]]:
+    """Labels for points, with points closer than about a label's size (`near_x`, `near_y` of
+    the axes' spans) sharing one label ("ar, tr") at the highest of them, so that codes do not
+    print over each other."""
     groups: list[tuple[list[str], list[tuple[float, float]]]] = []
     for lang, (px, py) in sorted(points.items(), key=lambda item: item[1]):
         for names, where in groups:
-            if any(abs(px - gx) / x_span < near and abs(py - gy) / y_span < near for gx, gy in where):
+            if any(abs(px - gx) / x_span < near_x and abs(py - gy) / y_span < near_y for gx, gy in where):
                 names.append(lang)
                 where.append((px, py))
                 break
@@ -87,14 +89,17 @@ def _merged_labels(points: dict[str, tuple[float, float]], near: float = 0.035) 
 
 
 def grid_heatmap(grids: dict[str, dict[tuple[str, str], float]]) -> bytes:
-    """One panel per model: intermediate task (rows) x target task (columns), zero-shot average."""
+    """One panel per model: intermediate task (rows) x target task (columns), zero-shot average;
+    one colour scale for all panels, so colours compare across models."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids), 3.4), squeeze=False)
+    every = [v for cells in grids.values() for v in cells.values()]
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.6 * len(grids) + 1.2, 3.6), squeeze=False,
+                             layout="constrained")
     for ax, (model, cells) in zip(axes[0], grids.items()):
         rows = sorted({r for r, _ in cells}, key=lambda r: (r != "none", r))
         cols = sorted({c for _, c in cells})
         values = np.array([[cells.get((r, c), np.nan) for c in cols] for r in rows])
-        image = ax.imshow(values, cmap="viridis", aspect="auto")
+        image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=min(every), vmax=max(every))
         for (i, j), value in np.ndenumerate(values):
             if not np.isnan(value):
                 red, green, blue, _ = image.cmap(image.norm(value))
@@ -104,8 +109,7 @@ def grid_heatmap(grids: dict[str, dict[tuple[str, str], float]]) -> bytes:
         ax.set_xticks(range(len(cols)), cols)
         ax.set_yticks(range(len(rows)), rows)
         ax.set_xlabel("target task")
-        ax.set_ylabel("intermediate task")
         ax.set_title(model, fontsize=9)
-        fig.colorbar(image, ax=ax, label="zero-shot average accuracy (%)")
-    fig.tight_layout()
+    axes[0][0].set_ylabel("intermediate task")
+    fig.colorbar(image, ax=axes[0].tolist(), label="zero-shot average accuracy (%)")
     return to_png(fig)

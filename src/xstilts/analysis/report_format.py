@@ -9,8 +9,9 @@ import html
 import re
 from dataclasses import dataclass, field
 
-# Numbers, intervals, p-values and n/a right-align; text columns left-align.
-_NUMERIC_CELL = re.compile(r"^([<\u2212+-]?\s?[\d.]+( \[.*\])?( \(.*\))?|n/a|source|)$")
+# Numbers (with an interval, a note in brackets or a significance star), p-values and n/a
+# right-align; text columns left-align.
+_NUMERIC_CELL = re.compile(r"^([<\u2212+-]?\s?[\d.]+( \[.*\])?( \(.*\))?( \*)?|n/a|source|)$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 table { border-collapse: collapse; margin: 0.8em 0 0.3em; font-size: 0.9em; }
 th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: left; white-space: nowrap; }
 th { background: #f3f3f3; white-space: normal; vertical-align: bottom; } .num { text-align: right; }
-td.group { text-align: left; font-weight: 600; background: #fafafa; padding-top: 0.6em; }
+td.group { text-align: left; font-weight: 600; background: #fafafa; padding-top: 0.6em; white-space: normal; }
 .caption { font-size: 0.85em; color: #555; max-width: 70em; margin-bottom: 1.2em; }
 img { max-width: 100%; display: block; margin-top: 1em; }
 """

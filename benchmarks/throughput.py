@@ -30,7 +30,8 @@ from xstilts.models.builtin import ensure_builtin
 from xstilts.models.multitask import load_model
 from xstilts.tasks.data import DataSettings, load_examples, select_subset
 from xstilts.tasks.registry import get_task
-from xstilts.training.features import Collator, encode, encode_cached
+from xstilts.formats import Collator, get_format
+from xstilts.training.features import encode, encode_cached
 from xstilts.training.pipeline import run_experiment
 
 MODEL = "builtin:multilingual-e5-small"
@@ -207,7 +208,7 @@ def main() -> None:
     encoded = rows(examples)
     model, tokenizer = load_model(work / "bench-1" / "target" / "model")
     features = encode(examples, tokenizer, "pair_classification", args.max_length)
-    collator = Collator(tokenizer.pad_token_id, False)
+    collator = Collator(get_format("pair_classification"), tokenizer.pad_token_id)
     timings = {"Trainer.predict": [], "xstilts": []}
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from xstilts.errors import XstiltsError
-from xstilts.tasks.languages import LANGUAGES
+from xstilts.languages import LANGUAGE_INFO
 from xstilts.tasks.spec import Split
 
 DATA_DIR_ENV = "XSTILTS_DATA_DIR"
@@ -70,7 +70,7 @@ class TaskEntry(_Strict):
 
     @model_validator(mode="after")
     def _known_languages(self) -> "TaskEntry":
-        unknown = [lang for lang in self.train_languages or [] if lang not in LANGUAGES]
+        unknown = [lang for lang in self.train_languages or [] if lang not in LANGUAGE_INFO]
         if unknown:
             raise ValueError(f"unknown language code(s) {', '.join(unknown)}; use ISO 639-1 codes such as de, sw")
         return self

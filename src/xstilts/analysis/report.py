@@ -37,7 +37,7 @@ from xstilts.errors import XstiltsError
 from xstilts.io import write_bytes_atomic, write_text_atomic
 from xstilts.robustness.report import label_changing, overview, per_perturbation
 from xstilts.typology.distances import Distances, distances_from
-from xstilts.typology.languages import LANGUAGE_INFO
+from xstilts.languages import LANGUAGE_INFO
 
 _DISTANCE_MEANINGS = {
     "syntactic": "word order and other syntax features (WALS, SSWL, Ethnologue)",

@@ -1,4 +1,4 @@
-"""Batched inference: length-sorted batches, inference mode, predictions back in input order."""
+"""Batched inference: length-sorted batches, inference mode, outputs back in input order."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Callable
 
 import torch
 
+from xstilts.formats import Collator, Feature, get_format
 from xstilts.models.multitask import MultiTaskModel
-from xstilts.training.features import Collator, Feature
 
 
 @torch.inference_mode()
-def predict_logits(
+def predict_outputs(
     model: MultiTaskModel,
     head: str,
     features: list[Feature],
@@ -19,9 +19,11 @@ def predict_logits(
     batch_size: int,
     device: torch.device,
     advance: Callable[[int], None] = lambda n: None,
-) -> torch.Tensor:
-    """Logits for every feature, in the order given. Sorting by length first keeps padding
+) -> list[torch.Tensor]:
+    """The head's outputs for every feature, in the order given; token-level outputs are cut to
+    the feature's own length (no padding positions). Sorting by length first keeps padding
     (wasted compute) small; the model is put in eval mode and restored afterwards."""
+    token_level = get_format(model.head_info[head].format).token_level
     was_training = model.training
     model.eval()
     order = sorted(range(len(features)), key=lambda i: features[i].length)
@@ -30,10 +32,17 @@ def predict_logits(
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             batch = collator([features[i] for i in idx])
-            logits = model(head, batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            for i, row in zip(idx, logits.float().cpu()):
-                out[i] = row
+            outputs = model(head, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            for i, row in zip(idx, outputs.float().cpu()):
+                out[i] = row[: features[i].length] if token_level else row
             advance(len(idx))
     finally:
         model.train(was_training)
-    return torch.stack(out)  # type: ignore[arg-type]
+    return out  # type: ignore[return-value]
+
+
+def predict_logits(model: MultiTaskModel, head: str, features: list[Feature], collator: Collator,
+                   batch_size: int, device: torch.device,
+                   advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
+    """(features, labels) logits of a sentence-level head."""
+    return torch.stack(predict_outputs(model, head, features, collator, batch_size, device, advance))

@@ -14,13 +14,13 @@ import torch
 
 from xstilts.config import EvaluatePhase
 from xstilts.console import progress_bar
-from xstilts.evaluation.metrics import METRICS, mean
-from xstilts.evaluation.predict import predict_logits
+from xstilts.evaluation.metrics import mean
+from xstilts.formats import get_format
 from xstilts.io import write_json_atomic, write_jsonl_atomic
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.tasks.data import DataSettings, load_examples, select_subset
 from xstilts.tasks.registry import get_task, resolve_languages
-from xstilts.training.features import Collator, encode_cached
+from xstilts.training.features import encode_cached
 
 
 def evaluate_languages(
@@ -36,8 +36,8 @@ def evaluate_languages(
 ) -> dict:
     spec = get_task(cfg.task)
     languages = resolve_languages(spec, cfg.languages, where)
-    head = model.trained_head(spec)
-    collator = Collator(tokenizer.pad_token_id, spec.format == "multiple_choice")
+    fmt = get_format(spec.format)
+    head = model.trained_head(spec) if fmt.has_head else None
     per_language: dict[str, dict] = {}
     with progress_bar() as bar:
         for lang in languages:
@@ -47,21 +47,14 @@ def evaluate_languages(
                 continue
             examples, report = load_examples(spec, cfg.split, lang, data)
             examples = select_subset(examples, cfg.max_examples, seed)
-            features = encode_cached(examples, tokenizer, spec.format, max_length)
+            features = encode_cached(examples, tokenizer, spec, max_length)
             task = bar.add_task(f"eval {spec.name} {lang}", total=len(features), status="")
-            logits = predict_logits(model, head, features, collator, cfg.batch_size, device,
-                                    advance=lambda n, t=task: bar.update(t, advance=n))
-            probs = logits.softmax(-1)
-            predictions = probs.argmax(-1).tolist()
-            labels = [ex.label for ex in examples]
-            scores = {name: METRICS[name](labels, predictions) for name in (m.name for m in spec.metrics)}
+            result = fmt.evaluate(model, head, spec, examples, features, tokenizer.pad_token_id, cfg.batch_size,
+                                  device, lang, advance=lambda n, t=task: bar.update(t, advance=n))
+            scores = dict(result.scores)
             scores.update(n=len(examples), skipped_rows=len(report.skipped), source=report.origin)
             bar.update(task, status=" ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float)))
-            write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", [
-                {"id": ex.uid, "label": spec.labels[ex.label], "prediction": spec.labels[p],
-                 "probabilities": [round(x, 5) for x in row]}
-                for ex, p, row in zip(examples, predictions, probs.tolist())
-            ])
+            write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", result.records)
             write_json_atomic(score_file, scores)
             per_language[lang] = scores
     return summarize(spec.name, spec.version, cfg.split, spec.train_language,

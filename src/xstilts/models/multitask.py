@@ -13,7 +13,7 @@ from torch import nn
 
 from xstilts.errors import XstiltsError
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
-from xstilts.models.heads import HEADS
+from xstilts.formats import get_format
 from xstilts.models.sources import load_encoder_and_tokenizer
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
@@ -49,7 +49,7 @@ class MultiTaskModel(nn.Module):
                     f"{self.head_info[spec.head].labels} ({self.head_info[spec.head].format})"
                 )
             return spec.head
-        self.heads[spec.head] = HEADS[spec.format](self.hidden_size, len(spec.labels), self.dropout)
+        self.heads[spec.head] = get_format(spec.format).head(self.hidden_size, len(spec.labels), self.dropout)
         self.heads[spec.head].train(self.training)  # a new module would otherwise be in train mode
         self.head_info[spec.head] = info
         return spec.head
@@ -71,13 +71,16 @@ class MultiTaskModel(nn.Module):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
     def forward(self, head: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (batch, labels). Multiple-choice inputs are (batch, choices, length)."""
+        """The head's outputs: (batch, labels) for sentence-level heads, (batch, length, ...) for
+        token-level ones. Multiple-choice inputs are (batch, choices, length)."""
         num_choices = None
         if input_ids.dim() == 3:
             num_choices = input_ids.shape[1]
             input_ids = input_ids.flatten(0, 1)
             attention_mask = attention_mask.flatten(0, 1)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if get_format(self.head_info[head].format).token_level:
+            return self.heads[head](hidden, attention_mask)
         return self.heads[head](self.pool(hidden, attention_mask), num_choices)
 
 
@@ -130,7 +133,7 @@ def load_model(path: Path):
     encoder, tokenizer = load_encoder_and_tokenizer(str(path / "encoder"))
     model = MultiTaskModel(encoder, meta["pooling"], meta["dropout"])
     for key, info in meta["heads"].items():
-        model.heads[key] = HEADS[info["format"]](model.hidden_size, len(info["labels"]), model.dropout)
+        model.heads[key] = get_format(info["format"]).head(model.hidden_size, len(info["labels"]), model.dropout)
         model.head_info[key] = HeadInfo(info["format"], info["labels"])
     model.heads.load_state_dict(load_file(path / "heads.safetensors"))
     return model, tokenizer

@@ -34,7 +34,8 @@ from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.report import render_markdown
 from xstilts.robustness.scoring import ModelScorer
 from xstilts.robustness.text import words
-from xstilts.tasks.data import DataSettings, Example, check_available, load_examples, select_subset
+from xstilts.tasks.data import DataSettings, check_available, load_examples, select_subset
+from xstilts.tasks.example import Example
 from xstilts.tasks.registry import get_task, resolve_languages
 from xstilts.tasks.spec import Split, TaskSpec
 

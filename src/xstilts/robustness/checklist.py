@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from xstilts.robustness.perturbations import Perturbation, Perturbed
 from xstilts.robustness.text import match_case, tokenize
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 
 
 @dataclass(frozen=True)

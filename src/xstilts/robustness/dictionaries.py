@@ -26,7 +26,7 @@ from pathlib import Path
 
 from xstilts.errors import XstiltsError
 from xstilts.robustness.text import has_letter, words
-from xstilts.tasks.languages import LANGUAGES
+from xstilts.languages import LANGUAGE_INFO
 
 FREEDICT_DIR = Path("/usr/share/dictd")
 PIVOT = "en"
@@ -156,7 +156,7 @@ class DictdLexicon(Lexicon):
 def read_tsv_lexicon(path: Path) -> Lexicon:
     lines = path.read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t") if lines else []
-    if len(header) != 2 or any(code not in LANGUAGES for code in header):
+    if len(header) != 2 or any(code not in LANGUAGE_INFO for code in header):
         raise XstiltsError(f"{path}:1: a dictionary TSV starts with a header of two language codes, "
                            f"e.g. 'en<TAB>de' (got {lines[0][:40] if lines else 'an empty file'!r})")
     table: dict[str, list[str]] = {}

@@ -31,7 +31,7 @@ from xstilts.robustness.text import (
     scripts_in,
     tokenize,
 )
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
 if TYPE_CHECKING:  # only for annotations: model-free perturbations need neither torch nor dictionaries

@@ -22,7 +22,7 @@ from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_jsonl_atomic
 from xstilts.robustness.perturbations import Perturbation, Perturbed
 from xstilts.robustness.registry import build_perturbation
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 
 MANIFEST = "manifest.json"
 CLEAN = "clean"

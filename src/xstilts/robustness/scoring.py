@@ -7,9 +7,10 @@ import torch
 
 from xstilts.evaluation.predict import predict_logits
 from xstilts.models.multitask import MultiTaskModel
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.features import Collator, encode
+from xstilts.formats import Collator, get_format
+from xstilts.training.features import encode
 
 
 class ModelScorer:
@@ -21,7 +22,7 @@ class ModelScorer:
         self.tokenizer = tokenizer
         self.spec = spec
         self.head = model.trained_head(spec)
-        self.collator = Collator(tokenizer.pad_token_id, spec.format == "multiple_choice")
+        self.collator = Collator(get_format(spec.format), tokenizer.pad_token_id)
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = device
@@ -30,6 +31,6 @@ class ModelScorer:
         """(examples, labels) class probabilities, in the order given."""
         if not examples:
             return torch.empty(0, len(self.spec.labels))
-        features = encode(examples, self.tokenizer, self.spec.format, self.max_length)
+        features = encode(examples, self.tokenizer, self.spec, self.max_length)
         logits = predict_logits(self.model, self.head, features, self.collator, self.batch_size, self.device)
         return logits.softmax(-1)

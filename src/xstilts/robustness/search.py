@@ -34,7 +34,7 @@ from xstilts.robustness.perturbations import (
     word_budget,
 )
 from xstilts.robustness.scoring import ModelScorer
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 
 
 @dataclass(frozen=True)

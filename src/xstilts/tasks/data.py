@@ -1,6 +1,6 @@
 """Reading a task's examples from its sources: local XTREME-layout files, the packaged demo
-files, or the Hugging Face Hub. Every source yields raw rows; one function turns a row into an
-`Example` so all sources validate rows the same way."""
+files, or the Hugging Face Hub. Every source yields raw rows; the task's format turns each row
+into an `Example`, so all sources validate rows the same way."""
 
 from __future__ import annotations
 
@@ -12,21 +12,12 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from xstilts.errors import XstiltsError
+from xstilts.formats import get_format
+from xstilts.tasks.example import BadRow, Example
 from xstilts.tasks.spec import HubSource, LocalSource, PackagedSource, Split, TaskSpec
 
 BadRowPolicy = Literal["fail", "skip"]
 SourceChoice = Literal["auto", "local", "hub"]
-
-
-@dataclass(frozen=True)
-class Example:
-    """One model input. `texts` holds one or two texts (classification) or the context
-    (multiple choice, question folded in); `choices` is empty except for multiple choice."""
-
-    uid: str
-    texts: tuple[str, ...]
-    label: int
-    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,54 +35,8 @@ class LoadReport:
     skipped: list[str] = field(default_factory=list)
 
 
-class _BadRow(Exception):
-    pass
-
-
 def packaged_data_dir() -> Path:
     return Path(str(resources.files("xstilts.tasks") / "demo_data"))
-
-
-# ---------------------------------------------------------------- rows -> examples
-
-
-def _text(row: dict[str, Any], name: str) -> str:
-    if name not in row:
-        raise _BadRow(f"missing field '{name}' (fields present: {', '.join(map(str, row))})")
-    value = row[name]
-    if not isinstance(value, str) or not value.strip():
-        raise _BadRow(f"field '{name}' is empty or not text")
-    return value
-
-
-def _label(spec: TaskSpec, value: Any) -> int:
-    """A label is a name from the spec's list or an integer index into it."""
-    if isinstance(value, str) and value in spec.labels:
-        return spec.labels.index(value)
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, int) and 0 <= value < len(spec.labels):
-        return value
-    allowed = ", ".join(spec.labels) + f" or 0..{len(spec.labels) - 1}"
-    raise _BadRow(f"label {value!r} is not in the label list ({allowed})")
-
-
-def row_to_example(spec: TaskSpec, row: dict[str, Any], uid: str) -> Example:
-    inputs = spec.inputs
-    label = _label(spec, row.get(inputs.label))
-    if spec.format == "multiple_choice":
-        context = _text(row, inputs.context)  # type: ignore[arg-type]
-        if inputs.question:
-            key = _text(row, inputs.question)
-            if key not in inputs.question_templates:
-                allowed = ", ".join(inputs.question_templates)
-                raise _BadRow(f"question {key!r} is not one of {allowed}")
-            context = f"{context} {inputs.question_templates[key]}"
-        choices = tuple(_text(row, name) for name in inputs.choices)
-        return Example(uid=uid, texts=(context,), label=label, choices=choices)
-    return Example(uid=uid, texts=tuple(_text(row, name) for name in inputs.texts), label=label)
 
 
 # ---------------------------------------------------------------- local files
@@ -249,13 +194,14 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
         )
         origin = str(path)
     report = LoadReport(origin=origin)
+    fmt = get_format(spec.format)
     examples: list[Example] = []
     for place, row in rows:
         try:
             if "__error__" in row:
-                raise _BadRow(row["__error__"])
-            examples.append(row_to_example(spec, row, uid=place))
-        except _BadRow as exc:
+                raise BadRow(row["__error__"])
+            examples.append(fmt.parse(spec, row, uid=place))
+        except BadRow as exc:
             if settings.bad_rows == "fail":
                 raise XstiltsError(
                     f"{place}: malformed row: {exc} (pass --bad-rows skip to skip and count such rows)"

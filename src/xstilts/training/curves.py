@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import torch
 
 from xstilts.config import CurveConfig
-from xstilts.evaluation.metrics import accuracy, mean
-from xstilts.evaluation.predict import predict_logits
+from xstilts.evaluation.metrics import mean
+from xstilts.formats import Feature, get_format
 from xstilts.models.multitask import MultiTaskModel
-from xstilts.tasks.data import DataSettings, Example, load_examples, select_subset
+from xstilts.tasks.data import DataSettings, load_examples, select_subset
+from xstilts.tasks.example import Example
 from xstilts.tasks.registry import get_task, resolve_languages
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.features import Collator, Feature, encode_cached
+from xstilts.training.features import encode_cached
 from xstilts.training.task_data import train_spec_of
 
 EVAL_BATCH_SIZE = 64
@@ -30,20 +31,26 @@ class ScoredSet:
     """Encoded examples of one task, scored with that task's head."""
 
     spec: TaskSpec
+    language: str
+    examples: list[Example]
     features: list[Feature]
-    collator: Collator
+    pad_id: int
 
     @classmethod
-    def encode(cls, spec: TaskSpec, examples: list[Example], tokenizer, max_length: int) -> "ScoredSet":
-        return cls(spec, encode_cached(examples, tokenizer, spec.format, max_length),
-                   Collator(tokenizer.pad_token_id, spec.format == "multiple_choice"))
+    def encode(cls, spec: TaskSpec, language: str, examples: list[Example], tokenizer,
+               max_length: int) -> "ScoredSet":
+        return cls(spec, language, examples, encode_cached(examples, tokenizer, spec, max_length),
+                   tokenizer.pad_token_id)
 
-    def accuracy(self, model: MultiTaskModel, device: torch.device) -> float | None:
-        """Accuracy with the task's head, or None while the model has no such head."""
-        if self.spec.head not in model.head_info:
+    def score(self, model: MultiTaskModel, device: torch.device) -> float | None:
+        """The task's first metric (accuracy for classification) with the task's head, or None
+        while the model has no such head."""
+        fmt = get_format(self.spec.format)
+        if fmt.has_head and self.spec.head not in model.head_info:
             return None
-        logits = predict_logits(model, self.spec.head, self.features, self.collator, EVAL_BATCH_SIZE, device)
-        return accuracy([f.label for f in self.features], logits.argmax(-1).tolist())
+        result = fmt.evaluate(model, self.spec.head if fmt.has_head else None, self.spec, self.examples,
+                              self.features, self.pad_id, EVAL_BATCH_SIZE, device, self.language)
+        return result.scores[self.spec.metrics[0].name]
 
 
 class TransferCurve:
@@ -55,20 +62,20 @@ class TransferCurve:
             train_spec = train_spec_of(get_task(name))
             examples, _ = load_examples(train_spec, "dev", train_spec.train_language, data)
             # Scored with the curve task's head (xnli's is mnli's), on its training task's dev set.
-            self.dev_sets[name] = ScoredSet.encode(get_task(name), select_subset(examples, cfg.max_examples, seed),
-                                                   tokenizer, max_length)
+            self.dev_sets[name] = ScoredSet.encode(get_task(name), train_spec.train_language,
+                                                   select_subset(examples, cfg.max_examples, seed), tokenizer, max_length)
         self.target_sets: dict[str, ScoredSet] = {}
         if cfg.target is not None:
             self.target = get_task(cfg.target)
             for lang in resolve_languages(self.target, cfg.languages, f"{where}.curve.languages"):
                 examples, _ = load_examples(self.target, cfg.split, lang, data)
-                self.target_sets[lang] = ScoredSet.encode(self.target, select_subset(examples, cfg.max_examples, seed),
+                self.target_sets[lang] = ScoredSet.encode(self.target, lang, select_subset(examples, cfg.max_examples, seed),
                                                           tokenizer, max_length)
 
     def point(self, model: MultiTaskModel, device: torch.device) -> dict:
-        point: dict = {"dev": {name: s.accuracy(model, device) for name, s in self.dev_sets.items()}}
+        point: dict = {"dev": {name: s.score(model, device) for name, s in self.dev_sets.items()}}
         if self.target_sets:
-            zero_shot = {lang: s.accuracy(model, device) for lang, s in self.target_sets.items()}
+            zero_shot = {lang: s.score(model, device) for lang, s in self.target_sets.items()}
             others = [a for lang, a in zero_shot.items() if a is not None and lang != self.target.train_language]
             point.update(target=self.target.name, zero_shot=zero_shot,
                          zero_shot_average=mean(others) if others else None)

@@ -1,4 +1,4 @@
-"""What a training phase minimises: the cross-entropy of a task head, plus, with continued
+"""What a training phase minimises: the loss of a task head (its format's), plus, with continued
 multilingual MLM, a masked-language-modelling loss on unlabeled text."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from torch import nn
 
 from xstilts.console import console
 from xstilts.errors import XstiltsError
+from xstilts.formats import get_format
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.models.sources import resolve_model_path
 
@@ -24,8 +25,8 @@ class TrainingModule(nn.Module):
     def forward(self, head: str, batch: dict[str, torch.Tensor],
                 mlm_batch: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(task loss, MLM loss or None)."""
-        logits = self.model(head, batch["input_ids"], batch["attention_mask"])
-        task_loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
+        outputs = self.model(head, batch["input_ids"], batch["attention_mask"])
+        task_loss = get_format(self.model.head_info[head].format).loss(outputs, batch)
         if mlm_batch is None:
             return task_loss, None
         hidden = self.model.encoder(input_ids=mlm_batch["input_ids"],

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from xstilts.config import MaskedLMConfig, TaskEntry
 from xstilts.errors import XstiltsError
-from xstilts.tasks.data import DataSettings, Example, LoadReport, check_available, load_examples, select_subset
+from xstilts.tasks.data import DataSettings, LoadReport, check_available, load_examples, select_subset
+from xstilts.tasks.example import Example
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import LocalSource, TaskSpec
 

@@ -41,9 +41,11 @@ from xstilts.errors import XstiltsError
 from xstilts.evaluation.metrics import mean
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model, save_model
-from xstilts.tasks.data import DataSettings, Example
+from xstilts.tasks.data import DataSettings
+from xstilts.tasks.example import Example
 from xstilts.training.curves import ScoredSet, TransferCurve
-from xstilts.training.features import Collator, encode_cached
+from xstilts.formats import Collator, get_format
+from xstilts.training.features import encode_cached
 from xstilts.training.objectives import TrainingModule, masked_lm_head
 from xstilts.training.optim import LazyAdamW, clip_grad_norm, use_sparse_embedding_gradients
 from xstilts.training.samplers import BatchStream, build_task_sampler
@@ -119,11 +121,12 @@ class TrainPhaseRunner:
         elif cfg.sparse_embedding_updates:
             use_sparse_embedding_gradients(model.encoder)
 
-        self.features = [encode_cached(t.examples, self.tokenizer, t.spec.format, exp.max_length) for t in self.tasks]
-        self.collators = [Collator(self.tokenizer.pad_token_id, t.spec.format == "multiple_choice") for t in self.tasks]
+        # Encoded as the trained task's format (its training task shares it: xnli <- mnli).
+        self.features = [encode_cached(t.examples, self.tokenizer, t.spec, exp.max_length) for t in self.tasks]
+        self.collators = [Collator(get_format(t.spec.format), self.tokenizer.pad_token_id) for t in self.tasks]
         self.streams = [BatchStream(len(f), cfg.batch_size, exp.seed,
                                     [x.length for x in f] if cfg.group_by_length else None) for f in self.features]
-        self.dev_sets = [ScoredSet.encode(t.spec, t.dev_examples, self.tokenizer, exp.max_length)
+        self.dev_sets = [ScoredSet.encode(t.spec, t.train_spec.train_language, t.dev_examples, self.tokenizer, exp.max_length)
                          for t in self.tasks if t.dev_examples]
         pools = [len(t.examples) for t in self.tasks]
         self.sampler = build_task_sampler(self.sampler_config, [t.name for t in self.tasks], pools, exp.seed)
@@ -282,7 +285,7 @@ class TrainPhaseRunner:
     def _evaluate_dev(self) -> None:
         """Mean English dev accuracy over the phase's tasks selects the best model."""
         with self.accelerator.autocast():
-            scores = {s.spec.name: s.accuracy(self.model, self.accelerator.device) for s in self.dev_sets}
+            scores = {s.spec.name: s.score(self.model, self.accelerator.device) for s in self.dev_sets}
         dev = mean(list(scores.values()))
         state = self.state
         self._log({"step": state.optimizer_steps, "dev_accuracy": dev, "dev": scores})

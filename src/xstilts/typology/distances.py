@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from xstilts.io import cache_root, write_json_atomic
-from xstilts.typology.languages import LANGUAGE_INFO
+from xstilts.languages import LANGUAGE_INFO
 
 DISTANCE_KINDS = ("syntactic", "genetic", "geographic", "phonological", "inventory", "featural")
 

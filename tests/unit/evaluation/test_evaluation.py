@@ -13,9 +13,11 @@ from xstilts.evaluation.metrics import accuracy
 from xstilts.evaluation.predict import predict_logits
 from xstilts.evaluation.zero_shot import evaluate_languages, summarize
 from xstilts.models.multitask import build_model
-from xstilts.tasks.data import DataSettings, Example
+from xstilts.tasks.data import DataSettings
+from xstilts.tasks.example import Example
 from xstilts.tasks.registry import get_task
-from xstilts.training.features import Collator, encode
+from xstilts.formats import Collator, get_format
+from xstilts.training.features import encode
 
 
 @pytest.mark.parametrize("labels,predictions,expected", [
@@ -42,7 +44,7 @@ def test_length_sorted_prediction_returns_input_order(tiny_model_dir):
     head = model.ensure_head(get_task("sst2"))
     texts = ["the cat sits on the mat", "good film", "a dog runs in the park today", "no"]
     features = encode([Example(str(i), (t,), 0) for i, t in enumerate(texts)], tokenizer, "single_classification", 32)
-    collator = Collator(tokenizer.pad_token_id, False)
+    collator = Collator(get_format("pair_classification"), tokenizer.pad_token_id)
     batched = predict_logits(model, head, features, collator, batch_size=3, device=torch.device("cpu"))
     singles = torch.cat([predict_logits(model, head, [f], collator, 1, torch.device("cpu")) for f in features])
     torch.testing.assert_close(batched, singles, rtol=1e-5, atol=1e-5)

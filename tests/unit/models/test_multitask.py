@@ -8,8 +8,9 @@ import torch
 from xstilts.errors import XstiltsError
 from xstilts.models.multitask import build_model, load_model, save_model
 from xstilts.tasks.registry import get_task
-from xstilts.training.features import Collator, encode
-from xstilts.tasks.data import Example
+from xstilts.formats import Collator, get_format
+from xstilts.training.features import encode
+from xstilts.tasks.example import Example
 
 
 def _model(tiny_model_dir):
@@ -41,7 +42,7 @@ def test_evaluating_needs_a_trained_head(tiny_model_dir):
 def test_mean_pooling_ignores_padding(tiny_model_dir):
     model, tokenizer = _model(tiny_model_dir)
     head = model.ensure_head(get_task("sst2"))
-    collator = Collator(tokenizer.pad_token_id, multiple_choice=False)
+    collator = Collator(get_format("single_classification"), tokenizer.pad_token_id)
     short = encode([Example("a", ("good film",), 1)], tokenizer, "single_classification", 32)
     long = encode([Example("b", ("the cat sits on the mat",), 0)], tokenizer, "single_classification", 32)
     alone = collator(short)
@@ -58,7 +59,7 @@ def test_multiple_choice_logits_have_one_column_per_choice(tiny_model_dir):
     head = model.ensure_head(get_task("copa"))
     examples = [Example("a", ("the man is not happy What was the cause?",), 0, ("it is raining today", "good film")),
                 Example("b", ("she reads",), 1, ("yes", "no"))]
-    batch = Collator(tokenizer.pad_token_id, multiple_choice=True)(encode(examples, tokenizer, "multiple_choice", 32))
+    batch = Collator(get_format("multiple_choice"), tokenizer.pad_token_id)(encode(examples, tokenizer, "multiple_choice", 32))
     assert batch["input_ids"].shape[:2] == (2, 2)
     with torch.no_grad():
         assert model(head, batch["input_ids"], batch["attention_mask"]).shape == (2, 2)
@@ -68,7 +69,7 @@ def test_save_and_load_give_identical_outputs(tiny_model_dir, tmp_path):
     model, tokenizer = _model(tiny_model_dir)
     head = model.ensure_head(get_task("xnli"))
     model.ensure_head(get_task("copa"))
-    batch = Collator(tokenizer.pad_token_id, False)(
+    batch = Collator(get_format("pair_classification"), tokenizer.pad_token_id)(
         encode([Example("a", ("the cat sits on the mat", "a cat is on the mat"), 0)], tokenizer, "pair_classification", 32))
     save_model(model, tokenizer, tmp_path / "model")
     loaded, _ = load_model(tmp_path / "model")

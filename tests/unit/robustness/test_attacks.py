@@ -12,7 +12,7 @@ from xstilts.robustness.perturbations import PerturbContext
 from xstilts.robustness.registry import build_perturbation
 from xstilts.robustness.text import scripts_in, words
 from xstilts.robustness.textfooler import embedding_neighbours
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 from xstilts.tasks.registry import get_task
 
 PREMISE, HYPOTHESIS = "the cat sits on the mat", "a dog runs in the park"

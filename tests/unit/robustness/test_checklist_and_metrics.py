@@ -8,7 +8,7 @@ from xstilts.robustness.checklist import NEGATION_RULES, negate
 from xstilts.robustness.metrics import degradation_metrics
 from xstilts.robustness.perturbations import PerturbContext
 from xstilts.robustness.registry import build_perturbation
-from xstilts.tasks.data import Example
+from xstilts.tasks.example import Example
 from xstilts.tasks.registry import get_task
 
 

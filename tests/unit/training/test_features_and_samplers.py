@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from xstilts.tasks.data import Example
-from xstilts.training.features import Collator, Feature, encode
+from xstilts.tasks.example import Example
+from xstilts.formats import Collator, Feature, get_format
+from xstilts.training.features import encode
 from xstilts.training.samplers import GROUP_BATCHES, BatchStream
 
 
 def test_batches_are_padded_to_their_longest_member():
-    batch = Collator(pad_id=1, multiple_choice=False)([Feature(((0, 5, 2),), 1), Feature(((0, 5, 6, 7, 2),), 0)])
+    batch = Collator(get_format("single_classification"), pad_id=1)([Feature(((0, 5, 2),), 1), Feature(((0, 5, 6, 7, 2),), 0)])
     assert batch["input_ids"].tolist() == [[0, 5, 2, 1, 1], [0, 5, 6, 7, 2]]
     assert batch["attention_mask"].sum(1).tolist() == [3, 5]
     assert batch["labels"].tolist() == [1, 0]

@@ -1,0 +1,50 @@
+"""One model input as read from a task's rows, and the error a malformed row raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example; what `texts` and `label` hold depends on the task's format.
+
+    Classification: one or two texts and a label index. Multiple choice: the context (question
+    folded in) and the `choices`. Other formats document their own use of both fields (token
+    tagging: the tokens and one tag index per token; span extraction: question and context, and
+    the gold answers). Everything here must be hashable and have a stable `repr`: the feature
+    cache keys on it.
+    """
+
+    uid: str
+    texts: tuple[str, ...]
+    label: Any
+    choices: tuple[str, ...] = ()
+
+
+class BadRow(Exception):
+    """A row that cannot become an example; the loader adds the row's place to the message."""
+
+
+def text_field(row: dict[str, Any], name: str) -> str:
+    if name not in row:
+        raise BadRow(f"missing field '{name}' (fields present: {', '.join(map(str, row))})")
+    value = row[name]
+    if not isinstance(value, str) or not value.strip():
+        raise BadRow(f"field '{name}' is empty or not text")
+    return value
+
+
+def label_index(labels: list[str], value: Any) -> int:
+    """A label is a name from the spec's list or an integer index into it."""
+    if isinstance(value, str) and value in labels:
+        return labels.index(value)
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < len(labels):
+        return value
+    allowed = ", ".join(labels) + f" or 0..{len(labels) - 1}"
+    raise BadRow(f"label {value!r} is not in the label list ({allowed})")

@@ -35,7 +35,7 @@ from xstilts.training.features import encode, encode_cached
 from xstilts.training.pipeline import run_experiment
 
 MODEL = "builtin:multilingual-e5-small"
-console = Console()
+console = Console(width=160)  # wide enough that contender names never wrap
 
 
 # ---------------------------------------------------------------- measuring
@@ -48,8 +48,10 @@ def _rss_bytes() -> int:
 
 @contextmanager
 def peak_rss():
-    """Yields a dict whose 'peak' is the highest RSS seen while the block ran."""
-    result = {"peak": _rss_bytes()}
+    """Yields a dict whose 'peak' is the highest RSS seen while the block ran and 'start' the
+    RSS when it began (so 'peak - start' is what the measured work itself added)."""
+    result = {"start": _rss_bytes()}
+    result["peak"] = result["start"]
     stop = threading.Event()
 
     def sample():
@@ -90,13 +92,23 @@ def non_embedding_params(model) -> int:
     return sum(p.numel() for p in model.parameters()) - embedding
 
 
+def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 # ---------------------------------------------------------------- contenders
 
 
-def trainer_baseline(model_dir: Path, train, dev, args, out: Path) -> dict:
-    """transformers.Trainer with DataCollatorWithPadding: the hand-rolled loop users replace."""
+def hf_trainer(model_dir: Path, args, out: Path, callbacks=()):
+    """transformers.Trainer with DataCollatorWithPadding (the hand-rolled loop users replace),
+    and a function turning examples into its rows."""
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainerCallback, TrainingArguments)
+                              Trainer, TrainingArguments)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     torch.manual_seed(args.seed)
@@ -108,6 +120,20 @@ def trainer_baseline(model_dir: Path, train, dev, args, out: Path) -> dict:
         return [{"input_ids": i, "attention_mask": m, "labels": e.label}
                 for i, m, e in zip(enc["input_ids"], enc["attention_mask"], examples)]
 
+    training_args = TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.lr, num_train_epochs=1,
+        warmup_steps=0.1, weight_decay=0.01, lr_scheduler_type="linear", logging_strategy="no",
+        save_strategy="no", report_to=[], seed=args.seed, use_cpu=True, disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=training_args, data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=list(callbacks))
+    return trainer, rows
+
+
+def trainer_baseline(model_dir: Path, train, dev, args, out: Path) -> dict:
+    from transformers import TrainerCallback
+
     step_times: list[float] = []
 
     class StepClock(TrainerCallback):
@@ -117,20 +143,13 @@ def trainer_baseline(model_dir: Path, train, dev, args, out: Path) -> dict:
         def on_step_end(self, *a, **k):
             step_times.append(time.perf_counter() - self.start)
 
-    training_args = TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.lr, num_train_epochs=1,
-        warmup_steps=0.1, weight_decay=0.01, lr_scheduler_type="linear", logging_strategy="no",
-        save_strategy="no", report_to=[], seed=args.seed, use_cpu=True, disable_tqdm=True,
-    )
-    trainer = Trainer(model=model, args=training_args, train_dataset=rows(train),
-                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=[StepClock()])
+    trainer, rows = hf_trainer(model_dir, args, out, callbacks=[StepClock()])
+    trainer.train_dataset = rows(train)
     with peak_rss() as rss:
         trainer.train()
     predictions = trainer.predict(rows(dev)).predictions.argmax(-1)
-    return {"rate": segment_rate(step_times, args.batch_size), "rss": rss["peak"],
-            "dev": accuracy([e.label for e in dev], predictions.tolist()), "trainer": trainer,
-            "tokenizer": tokenizer, "rows": rows}
+    return {"rate": segment_rate(step_times, args.batch_size), "rss": rss["peak"] - rss["start"],
+            "dev": accuracy([e.label for e in dev], predictions.tolist())}
 
 
 def xstilts_training(name: str, overrides: dict, args, out: Path) -> dict:
@@ -146,7 +165,7 @@ def xstilts_training(name: str, overrides: dict, args, out: Path) -> dict:
     with peak_rss() as rss:
         summary = run_experiment(cfg)
     curve = [row for row in __import__("json").loads((out / name / "target" / "curve.json").read_text()) if "loss" in row]
-    return {"rate": segment_rate([r["seconds"] for r in curve], args.batch_size), "rss": rss["peak"],
+    return {"rate": segment_rate([r["seconds"] for r in curve], args.batch_size), "rss": rss["peak"] - rss["start"],
             "dev": summary["phases"]["dev"]["languages"]["en"]["accuracy"]}
 
 
@@ -185,26 +204,24 @@ def main() -> None:
         "xstilts, plain (dense AdamW, random batches)": {"sparse_embedding_updates": False, "group_by_length": False},
         "xstilts, default (lazy embedding Adam, length-grouped)": {},
         "xstilts, frozen embeddings, length-grouped": {"freeze_embeddings": True},
+        "xstilts, default + bf16 autocast": {"mixed_precision": "bf16"},
     }
     results = {name: xstilts_training(f"bench-{i}", overrides, args, work)
                for i, (name, overrides) in enumerate(variants.items())}
-    table = Table(title=f"Fine-tuning: {len(train)} MNLI examples, batch {args.batch_size}, lr {args.lr}, "
-                        f"dev accuracy on {len(dev)} MNLI dev examples")
-    for column in ("contender", "train ex/s", "ratio", "peak RSS (GB)", "dev acc %", "delta (points)"):
-        table.add_column(column, justify="right" if column != "contender" else "left")
-    table.add_row("transformers.Trainer", f"{baseline['rate']:.2f}", "1.00", f"{baseline['rss'] / 1e9:.2f}",
-                  f"{100 * baseline['dev']:.1f}", "")
-    for name, r in results.items():
-        table.add_row(name, f"{r['rate']:.2f}", f"{r['rate'] / baseline['rate']:.2f}", f"{r['rss'] / 1e9:.2f}",
-                      f"{100 * r['dev']:.1f}", f"{100 * (r['dev'] - baseline['dev']):+.1f}")
-    console.print(table)
+    rows = [["transformers.Trainer", f"{baseline['rate']:.2f}", "1.00", f"{baseline['rss'] / 1e9:.2f}",
+             f"{100 * baseline['dev']:.1f}", ""]]
+    rows += [[name, f"{r['rate']:.2f}", f"{r['rate'] / baseline['rate']:.2f}", f"{r['rss'] / 1e9:.2f}",
+              f"{100 * r['dev']:.1f}", f"{100 * (r['dev'] - baseline['dev']):+.1f}"] for name, r in results.items()]
+    print_table(f"Fine-tuning: {len(train)} MNLI examples, batch {args.batch_size}, lr {args.lr}, "
+                f"dev accuracy on {len(dev)} MNLI dev examples (rate: median over 5 segments of the run)",
+                ["contender", "train ex/s", "ratio", "RSS added (GB)", "dev acc %", "delta (points)"], rows)
 
     # 2. Zero-shot evaluation over the 15 XNLI languages --------------------------
     xnli = get_task("xnli")
     eval_sets = {lang: select_subset(load_examples(xnli, "dev", lang, settings)[0], args.eval_per_language, args.seed)
                  for lang in xnli.languages}
     examples = [e for lang in xnli.languages for e in eval_sets[lang]]
-    trainer, rows = baseline["trainer"], baseline["rows"]
+    trainer, rows = hf_trainer(model_dir, args, work / "trainer-predict")
     encoded = rows(examples)
     model, tokenizer = load_model(work / "bench-1" / "target" / "model")
     features = encode(examples, tokenizer, "pair_classification", args.max_length)
@@ -218,13 +235,9 @@ def main() -> None:
         predict_logits(model, "nli", features, collator, args.eval_batch_size, torch.device("cpu"))
         timings["xstilts"].append(time.perf_counter() - start)
     rates = {k: len(examples) / statistics.median(v) for k, v in timings.items()}
-    table = Table(title=f"Zero-shot evaluation: {len(examples)} XNLI dev examples "
-                        f"({args.eval_per_language} x 15 languages), batch {args.eval_batch_size}, median of {args.repeats}")
-    for column in ("contender", "eval ex/s", "ratio"):
-        table.add_column(column)
-    for name, rate in rates.items():
-        table.add_row(name, f"{rate:.1f}", f"{rate / rates['Trainer.predict']:.2f}")
-    console.print(table)
+    print_table(f"Zero-shot evaluation: {len(examples)} XNLI dev examples ({args.eval_per_language} x 15 languages), "
+                f"batch {args.eval_batch_size}, median of {args.repeats}", ["contender", "eval ex/s", "ratio"],
+                [[name, f"{rate:.1f}", f"{rate / rates['Trainer.predict']:.2f}"] for name, rate in rates.items()])
 
     # 3. Data preparation: first run vs cache hit ---------------------------------
     def prepare():
@@ -243,13 +256,10 @@ def main() -> None:
         start = time.perf_counter()
         prepare()
         second.append(time.perf_counter() - start)
-    table = Table(title="Data preparation: MNLI train (8,999) + XNLI dev (15 x 2,490), load + tokenize")
-    for column in ("run", "seconds (median)", "speed-up"):
-        table.add_column(column)
-    table.add_row("first (cache miss)", f"{statistics.median(first):.2f}", "1.0")
-    table.add_row("second (cache hit)", f"{statistics.median(second):.2f}",
-                  f"{statistics.median(first) / statistics.median(second):.1f}")
-    console.print(table)
+    miss, hit = statistics.median(first), statistics.median(second)
+    print_table(f"Data preparation: MNLI train (8,999) + XNLI dev (15 x 2,490), load + tokenize, median of {args.repeats}",
+                ["run", "seconds", "speed-up"],
+                [["first (cache miss)", f"{miss:.2f}", "1.0"], ["second (cache hit)", f"{hit:.2f}", f"{miss / hit:.1f}"]])
 
     # 4. Achieved FLOP/s against the measured matmul peak -------------------------
     peak = matmul_peak_flops()
@@ -265,13 +275,9 @@ def main() -> None:
         "evaluation (xstilts)": 2 * params * eval_tokens * rates["xstilts"],
         "evaluation (Trainer)": 2 * params * eval_tokens * rates["Trainer.predict"],
     }
-    table = Table(title=f"Achieved FLOP/s (non-embedding params {params / 1e6:.1f}M, real tokens) "
-                        f"vs measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
-    for column in ("workload", "GFLOP/s", "% of peak"):
-        table.add_column(column)
-    for name, flops in achieved.items():
-        table.add_row(name, f"{flops / 1e9:.1f}", f"{100 * flops / peak:.0f}%")
-    console.print(table)
+    print_table(f"Achieved FLOP/s (non-embedding params {params / 1e6:.1f}M, real tokens) "
+                f"vs measured fp32 matmul peak {peak / 1e9:.1f} GFLOP/s", ["workload", "GFLOP/s", "% of peak"],
+                [[name, f"{flops / 1e9:.1f}", f"{100 * flops / peak:.0f}%"] for name, flops in achieved.items()])
 
 
 if __name__ == "__main__":

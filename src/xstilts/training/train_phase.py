@@ -128,7 +128,9 @@ class TrainPhaseRunner:
                                     [x.length for x in f] if cfg.group_by_length else None) for f in self.features]
         self.dev_sets = [ScoredSet.encode(t.spec, t.train_spec.train_language, t.dev_examples, self.tokenizer, exp.max_length)
                          for t in self.tasks if t.dev_examples]
-        pools = [len(t.examples) for t in self.tasks]
+        # Pools count model inputs, so an epoch is one pass over them: a long QA context split
+        # into several windows gives several inputs.
+        pools = [len(f) for f in self.features]
         self.sampler = build_task_sampler(self.sampler_config, [t.name for t in self.tasks], pools, exp.seed)
         if cfg.mlm:
             self._setup_mlm()

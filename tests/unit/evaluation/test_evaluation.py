@@ -73,3 +73,18 @@ def test_interrupted_evaluation_resumes_at_the_first_unscored_language(tmp_path,
     rows = [json.loads(line) for line in (tmp_path / "predictions" / "xnli" / "dev-de.jsonl").read_text().splitlines()]
     assert [r["label"] for r in rows] == ["entailment", "contradiction", "neutral"]
     assert all(abs(sum(r["probabilities"]) - 1) < 1e-3 for r in rows)
+
+
+def test_bf16_autocast_predictions_match_fp32_within_tolerance(tiny_model_dir):
+    # The bf16 speed option must not change what the model predicts beyond rounding.
+    torch.manual_seed(0)
+    model, tokenizer = build_model(str(tiny_model_dir))
+    head = model.ensure_head(get_task("sst2"))
+    texts = ["the cat sits on the mat", "good film", "a dog runs in the park today", "no"]
+    features = encode([Example(str(i), (t,), 0) for i, t in enumerate(texts)], tokenizer, "single_classification", 32)
+    collator = Collator(get_format("single_classification"), tokenizer.pad_token_id)
+    fp32 = predict_logits(model, head, features, collator, batch_size=4, device=torch.device("cpu"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = predict_logits(model, head, features, collator, batch_size=4, device=torch.device("cpu"))
+    assert not torch.equal(fp32, bf16)  # autocast really ran in bf16
+    torch.testing.assert_close(bf16, fp32, rtol=0.05, atol=0.03)

@@ -79,7 +79,10 @@ def tasks() -> None:
                 sources.append(f"hub:{s.dataset}" + (f" ({s.config})" if s.config else ""))
             else:
                 sources.append(f"{s.kind}:{s.file}")
-        table.add_row(spec.name, spec.format, ", ".join(spec.labels),
+        if spec.note:
+            sources.append(f"note: {spec.note}")
+        labels = f"ids 0..{spec.label_count - 1} (named by the data)" if spec.label_count else ", ".join(spec.labels)
+        table.add_row(spec.name, spec.format, labels,
                       f"{len(spec.languages)}: {' '.join(spec.languages)}",
                       f"{spec.train_task or spec.name} ({spec.train_language})", spec.head, "\n".join(sources))
     results_console.print(table)
@@ -251,6 +254,30 @@ def compare(
     if out is not None:
         write_text_atomic(out, comparison_markdown(comparison))
         console.print(f"markdown in {out}")
+
+
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Option("--predictions", help="Submission folder: <task>/test-<lang>.<tsv|json> "
+                                              "per task and language, e.g. a run's <phase>/xtreme.")],
+    labels: Annotated[Path, typer.Option("--labels", help="Gold label files in the same layout.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", help="xtreme or xtreme-r: its tasks, languages and groups.")],
+    split: Annotated[str, typer.Option(help="The files' split: test (a leaderboard submission) or dev.")] = "test",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every score to this JSON file.")] = None,
+) -> None:
+    """Score predictions in XTREME's submission layout as the XTREME / XTREME-R leaderboards do:
+    per language, per task, per task group and overall (group and overall scores need all their tasks)."""
+    from xstilts.console import console, results_console
+    from xstilts.evaluation.benchmark_score import score_submission, scores_table
+    from xstilts.io import write_json_atomic
+
+    if split not in ("dev", "test"):
+        raise XstiltsError(f"--split {split!r}: allowed: dev, test")
+    result = score_submission(predictions, labels, benchmark, split)
+    results_console.print(scores_table(result))
+    if json_out is not None:
+        write_json_atomic(json_out, result)
+        console.print(f"scores in {json_out}")
 
 
 def main() -> None:

@@ -299,6 +299,9 @@ class EvaluatePhase(_Strict):
     languages: list[str] | Literal["all"] = "all"
     max_examples: PositiveInt | None = None
     batch_size: PositiveInt = 64
+    # Retrieval tasks: the encoder layer sentences are embedded from (0 = the embedding output;
+    # checked against the model's depth); None: the format's default (see formats/retrieval.py).
+    layer: NonNegativeInt | None = None
 
 
 def _phase_kind(value: Any) -> str:

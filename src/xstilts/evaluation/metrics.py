@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from xstilts.evaluation.qa_metrics import QA_METRICS
+from xstilts.evaluation.retrieval import RETRIEVAL_METRICS
+from xstilts.evaluation.tagging_metrics import TAGGING_METRICS
+
 
 def accuracy(labels: Sequence[int], predictions: Sequence[int], lang: str | None = None) -> float:
     if len(labels) != len(predictions) or not labels:
@@ -14,6 +18,9 @@ def accuracy(labels: Sequence[int], predictions: Sequence[int], lang: str | None
 # name -> metric(golds, predictions, language): a spec's `metrics` names keys of this table.
 # The language matters to metrics whose normalisation depends on it (MLQA's answer matching).
 METRICS: dict[str, Callable[..., float]] = {"accuracy": accuracy}
+METRICS.update(QA_METRICS)  # exact_match, f1 and their MLQA variants
+METRICS.update(TAGGING_METRICS)  # span_f1 (XTREME's PAN-X and UD-POS score), token_accuracy
+METRICS.update(RETRIEVAL_METRICS)  # bucc_f1 (BUCC), map_at_20 (LAReQA, Mewsli-X); Tatoeba: accuracy
 
 
 def mean(values: Sequence[float]) -> float:

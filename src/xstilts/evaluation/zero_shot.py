@@ -1,8 +1,9 @@
 """Evaluate a trained model on every requested language of a task (zero-shot transfer).
 
-Writes `predictions/<task>/<split>-<lang>.jsonl` (one row per example) and
-`scores/<task>/<split>-<lang>.json` per language as it goes, so an interrupted evaluation
-resumes at the first language without scores.
+Writes `predictions/<task>/<split>-<lang>.jsonl` (one row per example), the same predictions as
+an XTREME submission file `xtreme/<task>/<split>-<lang>.<tsv|json>` (what `xstilts score` and
+XTREME's evaluate.py read), and `scores/<task>/<split>-<lang>.json` per language as it goes, so
+an interrupted evaluation resumes at the first language without scores.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from xstilts.config import EvaluatePhase
 from xstilts.console import progress_bar
 from xstilts.evaluation.metrics import mean
 from xstilts.formats import get_format
-from xstilts.io import write_json_atomic, write_jsonl_atomic
+from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.tasks.data import DataSettings, load_examples, select_subset
 from xstilts.tasks.registry import get_task, resolve_languages
@@ -50,11 +51,15 @@ def evaluate_languages(
             features = encode_cached(examples, tokenizer, spec, max_length)
             task = bar.add_task(f"eval {spec.name} {lang}", total=len(features), status="")
             result = fmt.evaluate(model, head, spec, examples, features, tokenizer.pad_token_id, cfg.batch_size,
-                                  device, lang, advance=lambda n, t=task: bar.update(t, advance=n))
+                                  device, lang, advance=lambda n, t=task: bar.update(t, advance=n), layer=cfg.layer)
             scores = dict(result.scores)
             scores.update(n=len(examples), skipped_rows=len(report.skipped), source=report.origin)
             bar.update(task, status=" ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float)))
             write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", result.records)
+            submission = fmt.submission(spec, examples, result.predictions)
+            if submission is not None:
+                write_text_atomic(out_dir / "xtreme" / spec.name / f"{cfg.split}-{lang}.{submission.suffix}",
+                                  submission.text)
             write_json_atomic(score_file, scores)
             per_language[lang] = scores
     return summarize(spec.name, spec.version, cfg.split, spec.train_language,

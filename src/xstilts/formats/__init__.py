@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from xstilts.formats.base import Collator, EvaluationResult, Feature, Format
 from xstilts.formats.classification import Classification, MultipleChoice
+from xstilts.formats.retrieval import Retrieval
+from xstilts.formats.span_extraction import SpanExtraction
+from xstilts.formats.token_tagging import TokenTagging
 
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
@@ -11,6 +14,9 @@ FORMATS: dict[str, Format] = {
         Classification("single_classification", n_texts=1),
         Classification("pair_classification", n_texts=2),
         MultipleChoice(),
+        SpanExtraction(),
+        TokenTagging(),
+        Retrieval(),
     )
 }
 

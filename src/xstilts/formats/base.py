@@ -45,6 +45,14 @@ def pad_ids(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, t
     return input_ids, attention_mask
 
 
+class SubmissionFile(NamedTuple):
+    """One language's predictions as an XTREME submission file, `<task>/test-<lang>.<suffix>`
+    (what google-research/xtreme's evaluate.py and `xstilts score` read)."""
+
+    suffix: str  # tsv (classification, tagging, retrieval pairs/indices) or json (QA, ranked ids)
+    text: str
+
+
 class EvaluationResult(NamedTuple):
     predictions: list[Any]  # one per example, in the format's own terms
     records: list[dict]  # one JSON-able row per example for predictions/<task>/<split>-<lang>.jsonl
@@ -108,14 +116,20 @@ class Format(ABC):
         """The rows written to the predictions file, one per example."""
         return [{"id": ex.uid, "label": ex.label, "prediction": p} for ex, p in zip(examples, predictions)]
 
+    def submission(self, spec: "TaskSpec", examples: list[Example], predictions: list[Any]) -> SubmissionFile | None:
+        """This language's predictions in the XTREME submission layout, written by evaluation
+        as `xtreme/<task>/<split>-<lang>.<suffix>`; None for a format that has none."""
+        return None
+
     def primary_score(self, spec: "TaskSpec", examples: list[Example], predictions: list[Any], lang: str) -> float:
         """The number that selects the best checkpoint: the spec's first metric."""
         return self.score(spec, examples, predictions, lang)[spec.metrics[0].name]
 
     def evaluate(self, model: "MultiTaskModel", head: str | None, spec: "TaskSpec", examples: list[Example],
                  features: list[Feature], pad_id: int, batch_size: int, device: torch.device, lang: str,
-                 advance: Callable[[int], None] = lambda n: None) -> EvaluationResult:
-        """Predictions, prediction rows and scores for one language's examples."""
+                 advance: Callable[[int], None] = lambda n: None, layer: int | None = None) -> EvaluationResult:
+        """Predictions, prediction rows and scores for one language's examples. `layer` (an
+        evaluate phase's) is the encoder layer formats without a head embed from; heads ignore it."""
         from xstilts.evaluation.predict import predict_outputs
 
         outputs = predict_outputs(model, head, features, Collator(self, pad_id), batch_size, device, advance)

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from xstilts.formats.base import Feature, Format, pad_ids
-from xstilts.tasks.example import BadRow, Example, label_index, text_field
+from xstilts.formats.base import Feature, Format, SubmissionFile, pad_ids
+from xstilts.tasks.example import BadRow, Example, label_index, text_field, text_list_field
 
 
 class ClassificationHead(nn.Module):
@@ -47,6 +47,11 @@ class _LabelledFormat(Format):
                  "probabilities": [round(x, 5) for x in o.softmax(-1).tolist()]}
                 for ex, p, o in zip(examples, predictions, outputs)]
 
+    def submission(self, spec, examples, predictions):
+        # One predicted label per line, as XTREME's label files write labels.
+        names = spec.submission_labels or spec.labels
+        return SubmissionFile("tsv", "".join(f"{names[p]}\n" for p in predictions))
+
 
 class Classification(_LabelledFormat):
     def __init__(self, name: str, n_texts: int):
@@ -60,7 +65,7 @@ class Classification(_LabelledFormat):
             raise ValueError(f"{self.name} needs at least two labels")
 
     def parse(self, spec, row: dict[str, Any], uid: str) -> Example:
-        label = label_index(spec.labels, row.get(spec.inputs.label))
+        label = label_index(spec.labels, row.get(spec.inputs.label), spec.inputs.label_offset)
         return Example(uid=uid, texts=tuple(text_field(row, name) for name in spec.inputs.texts), label=label)
 
     def encode(self, spec, examples, tokenizer, max_length):
@@ -78,19 +83,33 @@ class MultipleChoice(_LabelledFormat):
     name = "multiple_choice"
 
     def check_spec(self, spec) -> None:
-        if not (spec.inputs.context and len(spec.inputs.choices) == len(spec.labels) >= 2):
-            raise ValueError("multiple_choice needs inputs.context and one choice per label (at least two)")
+        inputs = spec.inputs
+        if not inputs.context or len(spec.labels) < 2:
+            raise ValueError("multiple_choice needs inputs.context and one label per choice (at least two)")
+        if bool(inputs.choices) == bool(inputs.choices_field):
+            raise ValueError("multiple_choice needs either inputs.choices (one field per choice) "
+                             "or inputs.choices_field (one field holding the list), not both")
+        if inputs.choices and len(inputs.choices) != len(spec.labels):
+            raise ValueError("multiple_choice needs one inputs.choices field per label")
 
     def parse(self, spec, row, uid):
         inputs = spec.inputs
-        label = label_index(spec.labels, row.get(inputs.label))
+        label = label_index(spec.labels, row.get(inputs.label), inputs.label_offset)
         context = text_field(row, inputs.context)
         if inputs.question:
-            key = text_field(row, inputs.question)
-            if key not in inputs.question_templates:
-                raise BadRow(f"question {key!r} is not one of {', '.join(inputs.question_templates)}")
-            context = f"{context} {inputs.question_templates[key]}"
-        choices = tuple(text_field(row, name) for name in inputs.choices)
+            question = text_field(row, inputs.question)
+            if inputs.question_templates:
+                if question not in inputs.question_templates:
+                    raise BadRow(f"question {question!r} is not one of {', '.join(inputs.question_templates)}")
+                question = inputs.question_templates[question]
+            context = f"{context} {question}"
+        if inputs.choices_field:
+            choices = text_list_field(row, inputs.choices_field)
+            if len(choices) != len(spec.labels):
+                raise BadRow(f"field '{inputs.choices_field}' has {len(choices)} choices; "
+                             f"the task has {len(spec.labels)} ({', '.join(spec.labels)})")
+        else:
+            choices = tuple(text_field(row, name) for name in inputs.choices)
         return Example(uid=uid, texts=(context,), label=label, choices=choices)
 
     def encode(self, spec, examples, tokenizer, max_length):

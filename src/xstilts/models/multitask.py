@@ -26,6 +26,12 @@ class HeadInfo:
     labels: list[str]
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of each sequence's hidden states over its real (unpadded) tokens."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 class MultiTaskModel(nn.Module):
     def __init__(self, encoder: nn.Module, pooling: Pooling = "mean", dropout: float = 0.1):
         super().__init__()
@@ -67,8 +73,7 @@ class MultiTaskModel(nn.Module):
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.pooling == "cls":
             return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return mean_pool(hidden, attention_mask)
 
     def forward(self, head: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The head's outputs: (batch, labels) for sentence-level heads, (batch, length, ...) for

@@ -5,6 +5,7 @@ into an `Example`, so all sources validate rows the same way."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,8 +14,10 @@ from typing import Any, Iterator, Literal
 
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
+from xstilts.languages import LANGUAGE_INFO
+from xstilts.tasks.bitext import bitext_files, bitext_rows
 from xstilts.tasks.example import BadRow, Example
-from xstilts.tasks.spec import HubSource, LocalSource, PackagedSource, Split, TaskSpec
+from xstilts.tasks.spec import SPLIT_PART, HubSource, LocalSource, PackagedSource, Split, TaskSpec
 
 BadRowPolicy = Literal["fail", "skip"]
 SourceChoice = Literal["auto", "local", "hub"]
@@ -78,15 +81,95 @@ def _read_json(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise XstiltsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if _is_squad_layout(data):
+        yield from _squad_rows(data["data"])
+        return
     items = data.items() if isinstance(data, dict) else enumerate(data)
     for key, row in items:
         yield f"[{key}]", row if isinstance(row, dict) else {"__error__": "not a JSON object"}
 
 
-def local_rows(path: Path, columns: list[str] | None) -> Iterator[tuple[str, dict[str, Any]]]:
+def _is_squad_layout(data: Any) -> bool:
+    """The SQuAD JSON layout (SQuAD, XQuAD, MLQA, TyDiQA-GoldP): {"data": [articles]}."""
+    return isinstance(data, dict) and isinstance(data.get("data"), list)
+
+
+def _squad_rows(articles: list) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One row per question: its fields (id, question, answers, ...) and its paragraph's context."""
+    for a, article in enumerate(articles):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            yield f"[data][{a}]", {"__error__": "an article needs a 'paragraphs' list"}
+            continue
+        for p, paragraph in enumerate(paragraphs):
+            place = f"[data][{a}][paragraphs][{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                yield place, {"__error__": "a paragraph needs 'context' and a 'qas' list"}
+                continue
+            for q, qa in enumerate(paragraph["qas"]):
+                row = {"context": paragraph.get("context"), **qa} if isinstance(qa, dict) else {
+                    "__error__": "not a JSON object"}
+                yield f"{place}[qas][{q}]", row
+
+
+def _read_sentences(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """XTREME's tagging files (udpos, panx): a `word<TAB>tag` line per word and a blank line
+    after each sentence. One row per sentence, placed at the line of its first word."""
+    words_field, tags_field = columns
+    start, words, tags, problem = 0, [], [], None
+    with path.open(encoding="utf-8", newline="") as handle:
+        # A blank line after the last one ends the file's last sentence too.
+        for lineno, line in enumerate(itertools.chain(handle, [""]), start=1):
+            if not line.strip():
+                if words:
+                    yield start, problem or {words_field: words, tags_field: tags}
+                start, words, tags, problem = 0, [], [], None
+                continue
+            cells = line.rstrip("\r\n").split("\t")
+            if len(cells) != 2 and problem is None:
+                problem = {"__error__": f"line {lineno}: expected word<TAB>tag, got {len(cells)} tab-separated field(s)"}
+            start = start or lineno
+            words.append(cells[0])
+            tags.append(cells[-1])
+
+
+def _read_jiant_ccg(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """jiant's CCG files (ccg.train, ...): per line the space-separated words, a tab and their
+    space-separated supertags. Tags become their ids from jiant's `tags_to_id.json` beside the
+    file, the ids a spec's numbered labels (`label_count`) name."""
+    vocabulary = path.parent / "tags_to_id.json"
+    if not vocabulary.is_file():
+        raise XstiltsError(f"missing {vocabulary}: jiant's CCG layout keeps the tag vocabulary "
+                           f"(a JSON object tag -> id) beside {path.name}")
+    try:
+        tag_ids = {tag: int(i) for tag, i in json.loads(vocabulary.read_text(encoding="utf-8")).items()}
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise XstiltsError(f"{vocabulary}: not a JSON object of tag -> integer id (jiant's tags_to_id.json)") from None
+    words_field, tags_field = columns
+    with path.open(encoding="utf-8", newline="") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            cells = line.rstrip("\r\n").split("\t")
+            if len(cells) != 2:
+                yield lineno, {"__error__": f"expected words<TAB>tags, got {len(cells)} tab-separated field(s)"}
+                continue
+            words, tags = cells[0].split(), cells[1].split()
+            unknown = next((tag for tag in tags if tag not in tag_ids), None)
+            if unknown is not None:
+                yield lineno, {"__error__": f"tag {unknown!r} is not in {vocabulary.name}"}
+                continue
+            yield lineno, {words_field: words, tags_field: [tag_ids[tag] for tag in tags]}
+
+
+def local_rows(path: Path, columns: list[str] | None, layout: str = "rows") -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a local file with their place (`file:line` or `file[key]`)."""
     suffix = path.suffix
-    if suffix == ".tsv":
+    if layout == "sentences":
+        reader = ((f":{n}", row) for n, row in _read_sentences(path, columns))
+    elif layout == "jiant_ccg":
+        reader = ((f":{n}", row) for n, row in _read_jiant_ccg(path, columns))
+    elif suffix == ".tsv":
         reader = ((f":{n}", row) for n, row in _read_tsv(path, columns))
     elif suffix == ".jsonl":
         reader = ((f":{n}", row) for n, row in _read_jsonl(path))
@@ -98,17 +181,36 @@ def local_rows(path: Path, columns: list[str] | None) -> Iterator[tuple[str, dic
         yield f"{path}{place}", row
 
 
-def _local_path(spec: TaskSpec, source: LocalSource, root: Path, split: Split, lang: str) -> Path:
+def _local_paths(spec: TaskSpec, source: LocalSource, root: Path, split: Split, lang: str) -> list[Path]:
+    """The file of a split, or one per part when it lists several (a bitext layout's path is
+    its files' common prefix)."""
     if split not in source.splits:
         raise XstiltsError(
             f"task '{spec.name}' has no local '{split}' split; available: {', '.join(source.splits)}"
         )
-    path = root / source.file.format(split=source.splits[split], lang=lang)
-    if not path.is_file():
-        layout = f"<data-dir>/{source.file}" if source.kind == "local" else f"{root}/{source.file}"
-        raise XstiltsError(f"missing data file {path} (task '{spec.name}', split '{split}', "
-                           f"language '{lang}'); expected layout {layout}")
-    return path
+    parts = source.splits[split]
+    paths = [root / source.file.format(split=part, lang=lang) for part in ([parts] if isinstance(parts, str) else parts)]
+    for path in paths:
+        files = bitext_files(path, lang, spec.train_language) if source.layout == "bitext" else [path]
+        missing = next((f for f in files if not f.is_file()), None)
+        if missing is not None:
+            layout = f"<data-dir>/{source.file}" if source.kind == "local" else f"{root}/{source.file}"
+            raise XstiltsError(f"missing data file {missing} (task '{spec.name}', split '{split}', "
+                               f"language '{lang}'); expected layout {layout}")
+    return paths
+
+
+def _local_split_rows(spec: TaskSpec, source: LocalSource, paths: list[Path], split: Split,
+                      lang: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a split's files in turn, renamed; tagged with their part when it lists several."""
+    for part, path in enumerate(paths):
+        rows = (bitext_rows(path, lang, spec.train_language) if source.layout == "bitext"
+                else local_rows(path, source.columns, source.layout))
+        for place, row in rows:
+            row = {source.rename.get(k, k): v for k, v in row.items()}
+            if isinstance(source.splits[split], list):
+                row[SPLIT_PART] = part
+            yield place, row
 
 
 # ---------------------------------------------------------------- the Hub
@@ -122,26 +224,43 @@ def hub_rows(spec: TaskSpec, source: HubSource, split: Split, lang: str) -> Iter
         raise XstiltsError(
             f"task '{spec.name}' has no Hub '{split}' split; available: {', '.join(source.splits)}"
         )
-    config = source.config.format(lang=lang) if source.config else None
-    hub_split = source.splits[split]
-    try:
-        dataset = datasets.load_dataset(source.dataset, config, split=hub_split)
-    except Exception as exc:  # datasets raises many types for "not reachable / not found"
-        reason = str(exc).splitlines()[0][:160].rstrip(".") if str(exc) else exc.__class__.__name__
-        raise XstiltsError(
-            f"could not load {source.dataset} (config {config}, split {hub_split}) from the "
-            f"Hugging Face Hub: {reason}. Offline? Use --data-dir with local files in XTREME layout"
-        ) from None
-    names = dataset.features.get(spec.inputs.label)
-    label_names = getattr(names, "names", None)
-    for index, row in enumerate(dataset):
-        row = {source.rename.get(k, k): v for k, v in row.items()}
-        if label_names and isinstance(row.get(spec.inputs.label), int) and row[spec.inputs.label] >= 0:
-            # Hub ClassLabels give ints; map through their names when they match our list.
-            name = label_names[row[spec.inputs.label]]
-            if name in spec.labels:
-                row[spec.inputs.label] = name
-        yield f"hub:{source.dataset}/{config}/{hub_split}[{index}]", row
+    # {lang_name}: configs named by language (google/xtreme's udpos.English).
+    # {lang_code}: the dataset's own code for the language (Tatoeba's cmn for zh).
+    config = source.config.format(lang=lang, lang_name=LANGUAGE_INFO[lang].name,
+                                  lang_code=source.language_codes.get(lang, lang)) if source.config else None
+    id_prefix = source.id_prefixes.get(lang)
+    if source.id_prefixes and id_prefix is None:
+        raise XstiltsError(f"task '{spec.name}': the Hub source's id_prefixes name no prefix for "
+                           f"language '{lang}'; it has: {', '.join(source.id_prefixes)}")
+    hub_splits = source.splits[split]
+    for part, hub_split in enumerate([hub_splits] if isinstance(hub_splits, str) else hub_splits):
+        try:
+            dataset = datasets.load_dataset(source.dataset, config, split=hub_split)
+        except Exception as exc:  # datasets raises many types for "not reachable / not found"
+            reason = str(exc).splitlines()[0][:160].rstrip(".") if str(exc) else exc.__class__.__name__
+            raise XstiltsError(
+                f"could not load {source.dataset} (config {config}, split {hub_split}) from the "
+                f"Hugging Face Hub: {reason}. Offline? Use --data-dir with local files in XTREME layout"
+            ) from None
+        names = dataset.features.get(spec.inputs.label)
+        label_names = getattr(names, "names", None)
+        tag_names = getattr(getattr(names, "feature", None), "names", None)  # a list of ClassLabels
+        for index, row in enumerate(dataset):
+            if id_prefix is not None and not str(row.get("id", "")).startswith(id_prefix):
+                continue  # another language's row
+            row = {source.rename.get(k, k): v for k, v in row.items()}
+            if not isinstance(hub_splits, str):
+                row[SPLIT_PART] = part
+            if label_names and isinstance(row.get(spec.inputs.label), int) and row[spec.inputs.label] >= 0:
+                # Hub ClassLabels give ints; map through their names when they match our list.
+                name = label_names[row[spec.inputs.label]]
+                if name in spec.labels:
+                    row[spec.inputs.label] = name
+            if tag_names and isinstance(row.get(spec.inputs.label), list):
+                # Token tags (PAN-X's ner_tags): ClassLabel ints -> their names.
+                row[spec.inputs.label] = [tag_names[t] if isinstance(t, int) and 0 <= t < len(tag_names) else t
+                                          for t in row[spec.inputs.label]]
+            yield f"hub:{source.dataset}/{config}/{hub_split}[{index}]", row
 
 
 # ---------------------------------------------------------------- entry point
@@ -172,7 +291,7 @@ def check_available(spec: TaskSpec, split: Split, lang: str, settings: DataSetti
     source = _pick_source(spec, settings)
     if not isinstance(source, HubSource):
         root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.data_dir)
-        _local_path(spec, source, root, split, lang)
+        _local_paths(spec, source, root, split, lang)
 
 
 def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSettings) -> tuple[list[Example], LoadReport]:
@@ -187,12 +306,9 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
         origin = f"hub:{source.dataset}"
     else:
         root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.data_dir)
-        path = _local_path(spec, source, root, split, lang)
-        rows = (
-            (place, {source.rename.get(k, k): v for k, v in row.items()})
-            for place, row in local_rows(path, source.columns)
-        )
-        origin = str(path)
+        paths = _local_paths(spec, source, root, split, lang)
+        rows = _local_split_rows(spec, source, paths, split, lang)
+        origin = " + ".join(map(str, paths))
     report = LoadReport(origin=origin)
     fmt = get_format(spec.format)
     examples: list[Example] = []

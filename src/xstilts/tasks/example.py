@@ -36,15 +36,29 @@ def text_field(row: dict[str, Any], name: str) -> str:
     return value
 
 
-def label_index(labels: list[str], value: Any) -> int:
-    """A label is a name from the spec's list or an integer index into it."""
+def text_list_field(row: dict[str, Any], path: str) -> tuple[str, ...]:
+    """A field holding a list of texts; a dotted path reaches into nested fields
+    (`choices.text` is row["choices"]["text"])."""
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise BadRow(f"missing field '{path}' (fields present: {', '.join(map(str, row))})")
+        value = value[part]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise BadRow(f"field '{path}' is not a list of non-empty texts")
+    return tuple(value)
+
+
+def label_index(labels: list[str], value: Any, offset: int = 0) -> int:
+    """A label is a name from the spec's list or an integer index into it, counted from
+    `offset` (1 for data whose labels are 1-based)."""
     if isinstance(value, str) and value in labels:
         return labels.index(value)
     if isinstance(value, bool):
         value = None
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
-    if isinstance(value, int) and 0 <= value < len(labels):
-        return value
-    allowed = ", ".join(labels) + f" or 0..{len(labels) - 1}"
+    if isinstance(value, int) and 0 <= value - offset < len(labels):
+        return value - offset
+    allowed = ", ".join(labels) + f" or {offset}..{len(labels) - 1 + offset}"
     raise BadRow(f"label {value!r} is not in the label list ({allowed})")

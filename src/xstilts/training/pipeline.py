@@ -27,6 +27,8 @@ from xstilts.config import EvaluatePhase, ExperimentConfig, MultiTaskPhase, Trai
 from xstilts.console import console
 from xstilts.errors import XstiltsError
 from xstilts.evaluation.zero_shot import evaluate_languages
+from xstilts.formats import get_format
+from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model
 from xstilts.tasks.data import DataSettings, check_available
@@ -52,6 +54,9 @@ def check_config(cfg: ExperimentConfig, check_files: bool = True) -> None:
             get_task(task)
         if isinstance(phase, EvaluatePhase):
             spec = get_task(phase.task)
+            if phase.layer is not None and get_format(spec.format).has_head:
+                raise XstiltsError(f"{where}.layer: task '{spec.name}' is scored by its head; `layer` is for "
+                                   "tasks scored from encoder states (retrieval: tatoeba, bucc2018, ...)")
             for lang in resolve_languages(spec, phase.languages, f"{where}.languages"):
                 if check_files:
                     check_available(spec, phase.split, lang, data)
@@ -193,6 +198,8 @@ def _evaluate_phase(phase: EvaluatePhase, index: int, cfg: ExperimentConfig, pha
         model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout, cfg.encoder_layers)
     else:
         model, tokenizer = load_model(model_dir)
+    if phase.layer is not None:
+        encoder_layer(model.encoder, phase.layer, f"phases.{index}.layer")  # one line, before any work
     model.to(accelerator.device)
     with accelerator.autocast():
         metrics = evaluate_languages(model, tokenizer, phase, phase_dir, data, cfg.seed, cfg.max_length,

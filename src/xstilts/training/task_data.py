@@ -47,7 +47,8 @@ def translated_spec(spec: TaskSpec) -> TaskSpec:
         raise XstiltsError(f"task '{spec.name}' has no file layout to read translated training data with; "
                            f"its sources: {', '.join(s.kind for s in spec.sources)}")
     file = layout.file if "{lang}" in layout.file else re.sub(r"(\.[^./]+)$", r"-{lang}\1", layout.file)
-    source = LocalSource(file=file, splits=layout.splits, columns=layout.columns, rename=layout.rename)
+    source = LocalSource(file=file, splits=layout.splits, columns=layout.columns, rename=layout.rename,
+                         layout=layout.layout)
     return spec.model_copy(update={"sources": [source]})
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from xstilts.config import ExperimentConfig
+from xstilts.console import table
 from xstilts.evaluation.metrics import accuracy
 from xstilts.evaluation.predict import predict_logits
 from xstilts.models.builtin import ensure_builtin
@@ -93,12 +93,7 @@ def non_embedding_params(model) -> int:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    table = Table(title=title)
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    console.print(table(title, columns, rows))
 
 
 # ---------------------------------------------------------------- contenders

@@ -140,11 +140,6 @@ def write_tiny_data(root: Path) -> Path:
     return root
 
 
-def write_config(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_mlm_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny encoder with a mask token, for continued-MLM tests (added to a copy: a new token

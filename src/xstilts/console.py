@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Table
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -51,3 +52,13 @@ def progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    """A results table: the first column (names) left-aligned, the numbers right-aligned."""
+    out = Table(title=title)
+    for i, column in enumerate(header):
+        out.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        out.add_row(*row)
+    return out

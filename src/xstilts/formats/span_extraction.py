@@ -15,6 +15,7 @@ windows (top `n_best` starts x top `n_best` ends, end not before start, at most
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from xstilts.errors import XstiltsError
-from xstilts.formats.base import Format, pad_ids
+from xstilts.formats.base import Format, SubmissionFile, pad_ids
 from xstilts.tasks.example import BadRow, Example, text_field
 
 Answer = tuple[str, int]  # text and character start in the context
@@ -212,3 +213,8 @@ class SpanExtraction(Format):
     def records(self, spec, examples, predictions, outputs):
         return [{"id": ex.uid, "answers": [text for text, _ in ex.label], "prediction": p}
                 for ex, p in zip(examples, predictions)]
+
+    def submission(self, spec, examples, predictions):
+        """XTREME's QA submission: one JSON object {question id: answer text}."""
+        return SubmissionFile("json", json.dumps({ex.uid: p for ex, p in zip(examples, predictions)},
+                                                 ensure_ascii=False))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from xstilts.console import table
+
 Rows = tuple[str, list[str], list[list[str]]]  # title, header, rows
 
 
@@ -139,10 +141,5 @@ def rich_tables(summary: dict) -> list[Table]:
                                 label_changing(summary)):
         if not rows:
             continue
-        table = Table(title=title)
-        for i, column in enumerate(header):
-            table.add_column(column, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        out.append(table)
+        out.append(table(title, header, rows))
     return out

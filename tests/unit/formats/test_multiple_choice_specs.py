@@ -16,6 +16,7 @@ from xstilts.errors import XstiltsError
 from xstilts.tasks.data import DataSettings, load_examples
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec
+from experiment_files import experiment_config
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TEXT = Value("string")
@@ -188,18 +189,10 @@ def test_hellaswag_fixture_trains_and_evaluates_end_to_end(tmp_path, tiny_model_
     from xstilts.training.pipeline import run_experiment
 
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
-    config = tmp_path / "hellaswag.yaml"
-    config.write_text(f"""
-name: hs
-model: {tiny_model_dir}
-seed: 3
-max_length: 32
-output_dir: {tmp_path / 'runs'}
-data: {{dir: {FIXTURES}}}
-phases:
-  - {{name: train, task: hellaswag, epochs: 2, batch_size: 2, lr: 1.0e-3}}
-  - {{name: eval, kind: evaluate, task: hellaswag, languages: [en]}}
-""", encoding="utf-8")
+    config = experiment_config(tmp_path, "hs", tiny_model_dir, FIXTURES, """\
+  - {name: train, task: hellaswag, epochs: 2, batch_size: 2, lr: 1.0e-3}
+  - {name: eval, kind: evaluate, task: hellaswag, languages: [en]}
+""")
     summary = run_experiment(load_config(config))
     train = summary["phases"]["train"]
     assert train["optimizer_steps"] == 4  # 4 rows / batch 2 x 2 epochs

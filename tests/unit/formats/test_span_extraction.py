@@ -18,6 +18,8 @@ from xstilts.tasks.data import DataSettings, load_examples
 from xstilts.tasks.example import BadRow, Example
 from xstilts.tasks.registry import get_task
 from xstilts.training.pipeline import run_experiment
+from experiment_files import experiment_config
+from xstilts.evaluation.benchmark_score import read_squad
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SPANS = get_format("span_extraction")
@@ -240,18 +242,10 @@ def test_tydiqa_keeps_the_rows_of_the_language_asked_for(fake_hub):
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_squad_training_then_zero_shot_xquad(tmp_path, tiny_model_dir):
-    config = tmp_path / "qa.yaml"
-    config.write_text(f"""
-name: qa
-model: {tiny_model_dir}
-seed: 3
-max_length: 32
-output_dir: {tmp_path / 'runs'}
-data: {{dir: {FIXTURES}}}
-phases:
-  - {{name: squad, task: squad, epochs: 2, batch_size: 4, lr: 1.0e-3}}
-  - {{name: zero-shot, kind: evaluate, task: xquad, split: test, languages: [en, de]}}
-""", encoding="utf-8")
+    config = experiment_config(tmp_path, "qa", tiny_model_dir, FIXTURES, """\
+  - {name: squad, task: squad, epochs: 2, batch_size: 4, lr: 1.0e-3}
+  - {name: zero-shot, kind: evaluate, task: xquad, split: test, languages: [en, de]}
+""")
     summary = run_experiment(load_config(config))
     run = tmp_path / "runs" / "qa" / "zero-shot"
     contexts = {}
@@ -264,6 +258,11 @@ phases:
         assert [r["id"] for r in rows] == ["xq-1", "xq-2"]
         assert all(r["prediction"] and r["prediction"] in contexts[lang][r["id"]] for r in rows)
     assert rows[0]["answers"] == ["auf der matte"]
+    # The XTREME submission holds the same answers, and `xstilts score`'s reader takes it.
+    submitted = json.loads((run / "xtreme" / "xquad" / "test-de.json").read_text(encoding="utf-8"))
+    assert submitted == {r["id"]: r["prediction"] for r in rows}
+    golds, predicted = read_squad(run / "xtreme" / "xquad" / "test-de.json", FIXTURES / "xquad" / "test-de.json")
+    assert predicted == [r["prediction"] for r in rows] and golds[0] == ["auf der matte"]
     zero_shot = summary["phases"]["zero-shot"]
     assert set(zero_shot["zero_shot_average"]) == {"f1", "exact_match"}
     assert 0.0 <= summary["phases"]["squad"]["best_dev_accuracy"] <= 1.0  # the dev set's F1

@@ -18,6 +18,7 @@ from xstilts.formats.token_tagging import IGNORE
 from xstilts.tasks.data import DataSettings, load_examples
 from xstilts.tasks.registry import get_task
 from xstilts.training.pipeline import run_experiment
+from experiment_files import experiment_config
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TAGGING = get_format("token_tagging")
@@ -256,21 +257,13 @@ def test_udpos_hub_configs_are_named_by_language(monkeypatch):
 
 def test_train_on_english_and_tag_german_zero_shot(tmp_path, tiny_model_dir, monkeypatch, one_torch_thread):
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path / "cache"))
-    config = tmp_path / "tagging.yaml"
-    config.write_text(f"""
-name: tagging
-model: {tiny_model_dir}
-seed: 3
-max_length: 32
-output_dir: {tmp_path / 'runs'}
-data: {{dir: {FIXTURES}}}
-phases:
-  - {{name: ner, task: panx, epochs: 2, batch_size: 2, lr: 1.0e-3}}
-  - {{name: pos, task: udpos, epochs: 2, batch_size: 2, lr: 1.0e-3}}
-  - {{name: ner-zero-shot, kind: evaluate, task: panx, languages: [en, de]}}
-  - {{name: pos-zero-shot, kind: evaluate, task: udpos, languages: [en, de]}}
-  - {{name: wikiann-zero-shot, kind: evaluate, task: wikiann, languages: [de]}}
-""", encoding="utf-8")
+    config = experiment_config(tmp_path, "tagging", tiny_model_dir, FIXTURES, """\
+  - {name: ner, task: panx, epochs: 2, batch_size: 2, lr: 1.0e-3}
+  - {name: pos, task: udpos, epochs: 2, batch_size: 2, lr: 1.0e-3}
+  - {name: ner-zero-shot, kind: evaluate, task: panx, languages: [en, de]}
+  - {name: pos-zero-shot, kind: evaluate, task: udpos, languages: [en, de]}
+  - {name: wikiann-zero-shot, kind: evaluate, task: wikiann, languages: [de]}
+""")
     summary = run_experiment(load_config(config))
     run = tmp_path / "runs" / "tagging"
     for phase, task, metrics in [("ner-zero-shot", "panx", ["span_f1"]),

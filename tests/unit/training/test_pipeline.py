@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from experiment_files import write_config
 from xstilts.config import load_config
 from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def write_config(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def _config(tmp_path: Path, model_dir: Path, data_dir: Path, name: str = "tiny", extra: str = "") -> Path:

@@ -1,0 +1,26 @@
+"""Config files for end-to-end runs in tests (a module, not conftest: conftest names clash
+across test folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def experiment_config(tmp_path: Path, name: str, model_dir: Path, data_dir: Path, phases: str,
+                      seed: int = 3, max_length: int = 32) -> Path:
+    """A config file for an end-to-end run on the tiny model, writing under tmp_path/runs;
+    `phases` is the YAML list under `phases:`."""
+    return write_config(tmp_path / f"{name}.yaml", f"""
+name: {name}
+model: {model_dir}
+seed: {seed}
+max_length: {max_length}
+output_dir: {tmp_path / 'runs'}
+data: {{dir: {data_dir}}}
+phases:
+{phases}""")

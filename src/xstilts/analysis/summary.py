@@ -27,10 +27,12 @@ def render_summary(summary: dict) -> str:
         if phase["kind"] == "train":
             lines += [
                 f"## Phase `{name}`: trained on `{phase['train_task']}` for `{phase['task']}`", "",
-                f"{phase['train_examples']} examples x {phase['epochs']} epoch(s), "
+                f"{phase['examples_seen']} inputs seen, {phase['epochs']:g} pass(es) over {phase['train_examples']} "
+                "examples, "
                 f"{phase['optimizer_steps']} steps, {phase['train_seconds']} s "
-                f"({phase['train_examples_per_second']} ex/s); best English dev accuracy "
-                f"{_fmt(phase['best_dev_accuracy'])} at step {phase['best_step']}"
+                f"({phase['train_examples_per_second']} ex/s); best English dev "
+                f"{'/'.join(sorted(set(phase['dev_metrics'].values()))) or 'score'} "
+                f"{_fmt(phase['best_dev_score'])} at step {phase['best_step']}"
                 + (" (stopped early)" if phase["stopped_early"] else "") + ".", "",
             ]
         else:

@@ -14,7 +14,7 @@ On disk, in `runs/<run>/<phase>/`:
   model/          best model so far on English dev (HF encoder + heads), or the last one
   checkpoint/     accelerate state (model, optimizer, scheduler, RNG), sampler.pt (the task
                   sampler's generator), trainer_state.json (every stream's position, curves)
-  curve.json      training loss, drawn tasks and dev accuracy by optimizer step
+  curve.json      training loss, drawn tasks and dev score by optimizer step
   metrics.json    the phase's results: realised task counts, task sequence, transfer curve;
                   DONE  written last
 """
@@ -156,7 +156,9 @@ class TrainPhaseRunner:
             {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
         ]
-        optimizer = LazyAdamW(groups, lr=cfg.lr)  # plain AdamW unless a gradient is sparse
+        # Plain AdamW unless a gradient is sparse; torch's fused kernel for the dense step (on
+        # CPU about 8x faster than the default per-tensor loop over 118M parameters).
+        optimizer = LazyAdamW(groups, lr=cfg.lr, fused=True)
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
@@ -285,12 +287,13 @@ class TrainPhaseRunner:
         return self.state.optimizer_steps % self.cfg.checkpoint_every == 0
 
     def _evaluate_dev(self) -> None:
-        """Mean English dev accuracy over the phase's tasks selects the best model."""
+        """The mean over the phase's tasks of each one's English dev score (its spec's first
+        metric: accuracy, F1, ...) selects the best model."""
         with self.accelerator.autocast():
             scores = {s.spec.name: s.score(self.model, self.accelerator.device) for s in self.dev_sets}
         dev = mean(list(scores.values()))
         state = self.state
-        self._log({"step": state.optimizer_steps, "dev_accuracy": dev, "dev": scores})
+        self._log({"step": state.optimizer_steps, "dev_score": dev, "dev": scores})
         if state.best_dev is None or dev > state.best_dev:
             state.best_dev, state.best_step, state.evals_since_best = dev, state.optimizer_steps, 0
             self._save_model()
@@ -354,7 +357,7 @@ class TrainPhaseRunner:
             "skipped_rows": sum(len(r.skipped) for t in self.tasks for r in t.reports),
             "budget": self.budget,
             "examples_seen": state.examples_seen,
-            "epochs": round(state.examples_seen / pool, 3),
+            "epochs": round(state.examples_seen / self.epoch_size, 3),  # passes over the model inputs
             "sampler": self.sampler_config.model_dump(),
             "tasks": {t.name: {"task_version": t.spec.version, "train_task": t.train_spec.name,
                                "train_languages": t.languages, "pool": len(t.examples),
@@ -364,7 +367,8 @@ class TrainPhaseRunner:
             "task_sequence": self.task_sequence(),
             "optimizer_steps": state.optimizer_steps,
             "stopped_early": state.stopped_early,
-            "best_dev_accuracy": state.best_dev,
+            "best_dev_score": state.best_dev,
+            "dev_metrics": {t.name: t.spec.metrics[0].name for t in self.tasks if t.dev_examples},
             "best_step": state.best_step,
             "dev_examples": sum(len(t.dev_examples) for t in self.tasks),
             "final_train_loss": next((r["loss"] for r in reversed(state.curve) if "loss" in r), None),

@@ -38,13 +38,18 @@ def test_summary_averages_all_and_zero_shot_languages():
     assert summary["zero_shot_average"]["accuracy"] == pytest.approx(0.45)
 
 
-def test_length_sorted_prediction_returns_input_order(tiny_model_dir):
+def _sst2_model_and_features(tiny_model_dir):
+    """A tiny model with an SST-2 head and four sentences of different lengths."""
     torch.manual_seed(0)
     model, tokenizer = build_model(str(tiny_model_dir))
     head = model.ensure_head(get_task("sst2"))
     texts = ["the cat sits on the mat", "good film", "a dog runs in the park today", "no"]
     features = encode([Example(str(i), (t,), 0) for i, t in enumerate(texts)], tokenizer, "single_classification", 32)
-    collator = Collator(get_format("pair_classification"), tokenizer.pad_token_id)
+    return model, head, features, Collator(get_format("single_classification"), tokenizer.pad_token_id)
+
+
+def test_length_sorted_prediction_returns_input_order(tiny_model_dir):
+    model, head, features, collator = _sst2_model_and_features(tiny_model_dir)
     batched = predict_logits(model, head, features, collator, batch_size=3, device=torch.device("cpu"))
     singles = torch.cat([predict_logits(model, head, [f], collator, 1, torch.device("cpu")) for f in features])
     torch.testing.assert_close(batched, singles, rtol=1e-5, atol=1e-5)
@@ -77,12 +82,7 @@ def test_interrupted_evaluation_resumes_at_the_first_unscored_language(tmp_path,
 
 def test_bf16_autocast_predictions_match_fp32_within_tolerance(tiny_model_dir):
     # The bf16 speed option must not change what the model predicts beyond rounding.
-    torch.manual_seed(0)
-    model, tokenizer = build_model(str(tiny_model_dir))
-    head = model.ensure_head(get_task("sst2"))
-    texts = ["the cat sits on the mat", "good film", "a dog runs in the park today", "no"]
-    features = encode([Example(str(i), (t,), 0) for i, t in enumerate(texts)], tokenizer, "single_classification", 32)
-    collator = Collator(get_format("single_classification"), tokenizer.pad_token_id)
+    model, head, features, collator = _sst2_model_and_features(tiny_model_dir)
     fp32 = predict_logits(model, head, features, collator, batch_size=4, device=torch.device("cpu"))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         bf16 = predict_logits(model, head, features, collator, batch_size=4, device=torch.device("cpu"))

@@ -126,7 +126,7 @@ def test_interrupted_curriculum_resumes_at_the_right_stage(study_runs, monkeypat
     assert (run / "inter-1-mnli" / "model" / "heads.safetensors").stat().st_mtime_ns == first_stage  # not rerun
     reference = runs["study-seq-mnli-qqp"]
     for stage in ("inter-1-mnli", "inter-2-qqp"):
-        for key in ("task_sequence", "final_train_loss", "best_dev_accuracy", "transfer_curve", "examples_seen"):
+        for key in ("task_sequence", "final_train_loss", "best_dev_score", "transfer_curve", "examples_seen"):
             assert resumed["phases"][stage][key] == reference["phases"][stage][key], (stage, key)
     losses = [r["loss"] for r in json.loads((run / "inter-2-qqp" / "curve.json").read_text()) if "loss" in r]
     reference_run = root / "runs" / "study-seq-mnli-qqp"

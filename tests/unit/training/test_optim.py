@@ -87,7 +87,8 @@ def test_sparse_updates_need_an_embedding_module():
         use_sparse_embedding_gradients(NoEmbedding())
 
 
-def test_several_steps_equal_adamw_with_weight_decay_when_every_row_is_used():
+@pytest.mark.parametrize("fused", [False, True])  # training uses torch's fused kernel for the dense step
+def test_several_steps_equal_adamw_with_weight_decay_when_every_row_is_used(fused):
     # The lazy optimiser differs from AdamW only on rows a batch did not touch: with every
     # row in every batch, the two training paths must stay identical step after step.
     torch.manual_seed(0)
@@ -95,7 +96,7 @@ def test_several_steps_equal_adamw_with_weight_decay_when_every_row_is_used():
     lazy = copy.deepcopy(dense)
     use_sparse_embedding_gradients(lazy)
     opt_dense = torch.optim.AdamW(dense.parameters(), lr=0.05, weight_decay=0.01)
-    opt_lazy = LazyAdamW(lazy.parameters(), lr=0.05, weight_decay=0.01)
+    opt_lazy = LazyAdamW(lazy.parameters(), lr=0.05, weight_decay=0.01, fused=fused)
     for step in range(4):
         ids = torch.randperm(20, generator=torch.Generator().manual_seed(step)).view(2, 10)
         for model, opt in ((dense, opt_dense), (lazy, opt_lazy)):

@@ -50,7 +50,7 @@ def test_three_phases_write_results(tmp_path, tiny_model_dir, tiny_data_dir):
 def _scores(summary: dict) -> dict:
     phases = summary["phases"]
     return {
-        "dev": phases["target"]["best_dev_accuracy"],
+        "dev": phases["target"]["best_dev_score"],
         "losses": [r["loss"] for r in json.loads(Path(summary["_run"], "target", "curve.json").read_text()) if "loss" in r],
         "zero": {lang: s["accuracy"] for lang, s in phases["zero-shot"]["languages"].items()},
         "probs": Path(summary["_run"], "zero-shot", "predictions", "xnli", "dev-de.jsonl").read_text(),
@@ -229,5 +229,5 @@ def test_killed_multitask_phase_resumes_to_identical_training(tmp_path, tiny_mlm
     monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
     resumed, resumed_curve = run("killed")
     assert resumed_curve == reference_curve  # losses, MLM losses, drawn tasks, learning rates, dev scores
-    for key in ("tasks", "task_sequence", "best_dev_accuracy", "best_step", "mlm"):
+    for key in ("tasks", "task_sequence", "best_dev_score", "best_step", "mlm"):
         assert resumed[key] == reference[key], key

@@ -167,6 +167,10 @@ def xstilts_training(name: str, overrides: dict, args, out: Path) -> dict:
             {"name": "dev", "kind": "evaluate", "task": "mnli", "languages": ["en"],
              "max_examples": args.dev_examples, "batch_size": args.eval_batch_size}],
     })
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one state per process; each contender sets its own mixed precision.
+    AcceleratorState._reset_state(reset_partial_state=True)
     with peak_rss() as rss:
         summary = run_experiment(cfg)
     curve = [row for row in __import__("json").loads((out / name / "target" / "curve.json").read_text()) if "loss" in row]
@@ -211,8 +215,10 @@ def main() -> None:
         "xstilts, frozen embeddings, length-grouped": {"freeze_embeddings": True},
         "xstilts, default + bf16 autocast": {"experiment": {"mixed_precision": "bf16"}},
     }
-    results = {name: xstilts_training(f"bench-{i}", overrides, args, work)
-               for i, (name, overrides) in enumerate(variants.items())}
+    results = {}
+    for i, (name, overrides) in enumerate(variants.items()):
+        results[name] = r = xstilts_training(f"bench-{i}", overrides, args, work)
+        console.print(f"{name}: {r['rate']:.2f} ex/s, dev {100 * r['dev']:.1f}%")  # kept if a later one fails
     rows = [["transformers.Trainer", f"{baseline['rate']:.2f}", "1.00", f"{baseline['rss'] / 1e9:.2f}",
              f"{100 * baseline['dev']:.1f}", ""]]
     rows += [[name, f"{r['rate']:.2f}", f"{r['rate'] / baseline['rate']:.2f}", f"{r['rss'] / 1e9:.2f}",

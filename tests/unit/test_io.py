@@ -38,3 +38,23 @@ def test_directory_replacement_swaps_whole_directories(tmp_path):
         io.replace_dir_atomic(staging, target)
     assert (target / "weights").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_gc_pause_restores_the_collector_even_after_an_error():
+    import gc
+
+    from xstilts.io import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with gc_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()

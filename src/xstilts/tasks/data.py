@@ -14,6 +14,7 @@ from typing import Any, Iterator, Literal
 
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
+from xstilts.io import gc_paused
 from xstilts.languages import LANGUAGE_INFO
 from xstilts.tasks.bitext import bitext_files, bitext_rows
 from xstilts.tasks.example import BadRow, Example
@@ -312,17 +313,18 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
     report = LoadReport(origin=origin)
     fmt = get_format(spec.format)
     examples: list[Example] = []
-    for place, row in rows:
-        try:
-            if "__error__" in row:
-                raise BadRow(row["__error__"])
-            examples.append(fmt.parse(spec, row, uid=place))
-        except BadRow as exc:
-            if settings.bad_rows == "fail":
-                raise XstiltsError(
-                    f"{place}: malformed row: {exc} (pass --bad-rows skip to skip and count such rows)"
-                ) from None
-            report.skipped.append(f"{place}: {exc}")
+    with gc_paused():
+        for place, row in rows:
+            try:
+                if "__error__" in row:
+                    raise BadRow(row["__error__"])
+                examples.append(fmt.parse(spec, row, uid=place))
+            except BadRow as exc:
+                if settings.bad_rows == "fail":
+                    raise XstiltsError(
+                        f"{place}: malformed row: {exc} (pass --bad-rows skip to skip and count such rows)"
+                    ) from None
+                report.skipped.append(f"{place}: {exc}")
     if not examples:
         raise XstiltsError(f"{origin}: no usable rows for task '{spec.name}' ({split}, {lang})")
     return examples, report

@@ -31,7 +31,7 @@ def text_field(row: dict[str, Any], name: str) -> str:
     if name not in row:
         raise BadRow(f"missing field '{name}' (fields present: {', '.join(map(str, row))})")
     value = row[name]
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value or value.isspace():  # isspace: no copy of the text
         raise BadRow(f"field '{name}' is empty or not text")
     return value
 

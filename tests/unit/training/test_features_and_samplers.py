@@ -79,11 +79,26 @@ def test_tokenized_features_are_cached_by_content(tiny_model_dir, tmp_path, monk
     def no_tokenizing(*args):
         raise AssertionError("a cache hit must not tokenize")
 
-    monkeypatch.setattr(features_module, "encode", no_tokenizing)
-    assert features_module.encode_cached(examples, tokenizer, "pair_classification", 32) == first
+    monkeypatch.setattr(type(get_format("pair_classification")), "encode", no_tokenizing)
+    again = features_module.encode_cached(examples, tokenizer, "pair_classification", 32)
+    assert again == first and all(type(f) is Feature and type(f.input_ids[0][0]) is int for f in again)
     monkeypatch.undo()
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
     changed = [Example("a", ("the cat", "a dog"), 1), examples[1]]
     features_module.encode_cached(changed, tokenizer, "pair_classification", 32)
     features_module.encode_cached(examples, tokenizer, "pair_classification", 3)
     assert len(list((tmp_path / "features").iterdir())) == 3  # label and length cap change the key
+
+
+def test_cached_multiple_choice_features_come_back_unchanged(tiny_model_dir, tmp_path, monkeypatch):
+    # Features of several sequences take the cache's other storage path.
+    from transformers import AutoTokenizer
+
+    from xstilts.training import features as features_module
+
+    monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples = [Example("a", ("she reads",), 1, ("yes", "no")), Example("b", ("the cat",), 0, ("sits", "runs"))]
+    first = features_module.encode_cached(examples, tokenizer, "multiple_choice", 32)
+    assert features_module.encode_cached(examples, tokenizer, "multiple_choice", 32) == first
+    assert len(first[0].input_ids) == 2

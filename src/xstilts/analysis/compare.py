@@ -25,7 +25,7 @@ from xstilts.analysis.runs import RunGroup, RunResult, group_by_setting, load_ru
 from xstilts.analysis.stats import bootstrap_scores, percentile_interval
 from xstilts.errors import XstiltsError
 
-AVERAGE = "average"
+AVERAGE = "average, all languages"  # the source language included; the zero-shot average leaves it out
 ZERO_SHOT_AVERAGE = "zero-shot average"
 
 

@@ -178,8 +178,9 @@ def local_rows(path: Path, columns: list[str] | None, layout: str = "rows") -> I
         reader = _read_json(path)
     else:
         raise XstiltsError(f"{path}: unsupported file type '{suffix}'; allowed: .tsv, .jsonl, .json")
+    prefix = str(path)
     for place, row in reader:
-        yield f"{path}{place}", row
+        yield prefix + place, row
 
 
 def _local_paths(spec: TaskSpec, source: LocalSource, root: Path, split: Split, lang: str) -> list[Path]:
@@ -204,12 +205,16 @@ def _local_paths(spec: TaskSpec, source: LocalSource, root: Path, split: Split, 
 def _local_split_rows(spec: TaskSpec, source: LocalSource, paths: list[Path], split: Split,
                       lang: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a split's files in turn, renamed; tagged with their part when it lists several."""
+    rename, in_parts = source.rename, isinstance(source.splits[split], list)
     for part, path in enumerate(paths):
         rows = (bitext_rows(path, lang, spec.train_language) if source.layout == "bitext"
                 else local_rows(path, source.columns, source.layout))
+        if not rename and not in_parts:  # the common case, kept free of per-row work
+            yield from rows
+            continue
         for place, row in rows:
-            row = {source.rename.get(k, k): v for k, v in row.items()}
-            if isinstance(source.splits[split], list):
+            row = {rename.get(k, k): v for k, v in row.items()}
+            if in_parts:
                 row[SPLIT_PART] = part
             yield place, row
 

@@ -13,8 +13,8 @@ class Example:
     Classification: one or two texts and a label index. Multiple choice: the context (question
     folded in) and the `choices`. Other formats document their own use of both fields (token
     tagging: the tokens and one tag index per token; span extraction: question and context, and
-    the gold answers). Everything here must be hashable and have a stable `repr`: the feature
-    cache keys on it.
+    the gold answers). Everything here must be hashable plain values (str, int, tuples): the
+    feature cache keys on their pickled bytes.
     """
 
     uid: str

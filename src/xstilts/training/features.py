@@ -47,7 +47,9 @@ def encode_cached(examples: list[Example], tokenizer, task: TaskSpec | str, max_
     fmt, spec = _format_of(task)
     key = fmt.cache_key(spec) if spec is not None else fmt.name
     digest = hashlib.sha256(f"{_CACHE_FORMAT}|{tokenizer_fingerprint(tokenizer)}|{key}|{max_length}".encode())
-    digest.update(repr([(ex.texts, ex.choices, ex.label) for ex in examples]).encode("utf-8"))
+    # pickle: a value's bytes decode back to it, so different examples never share a key (equal
+    # ones may differ only in pickle's memo, a harmless miss); 3x faster than repr.
+    digest.update(pickle.dumps([(ex.texts, ex.choices, ex.label) for ex in examples], protocol=5))
     path = cache_root() / "features" / f"{digest.hexdigest()}.pkl"
     if path.is_file():
         with gc_paused():

@@ -24,13 +24,13 @@ def test_one_seed_paired_bootstrap(make_run):
     base = make_run("seq-mnli-qqp", {"en": EN_BASE, "de": DE_BASE}, intermediate="mnli")
     other = make_run("interleaved", {"en": EN_BETTER, "de": DE_BASE}, intermediate="qqp")
     result = compare_runs([base, other], n_boot=1000)
-    assert result.rows == ["en", "de", "average", "zero-shot average"]
+    assert result.rows == ["en", "de", "average, all languages", "zero-shot average"]
     assert result.scores["seq-mnli-qqp"]["en"] == pytest.approx(200 / 3)
     en, de = result.differences["interleaved"]["en"], result.differences["interleaved"]["de"]
     assert en.value == pytest.approx(50 / 3) and en.significant and 5 < en.ci_low < en.value < en.ci_high < 30
     # Same items, same outcomes: a paired bootstrap resamples both runs alike, so no spread at all.
     assert (de.value, de.ci_low, de.ci_high, de.significant) == (0, 0, 0, False)
-    average = result.differences["interleaved"]["average"]
+    average = result.differences["interleaved"]["average, all languages"]
     assert average.value == pytest.approx(25 / 3) and average.ci_low == pytest.approx(en.ci_low / 2)
     assert result.differences["interleaved"]["zero-shot average"] == de  # German only
     assert "paired bootstrap" in result.method

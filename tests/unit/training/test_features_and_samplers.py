@@ -82,12 +82,17 @@ def test_tokenized_features_are_cached_by_content(tiny_model_dir, tmp_path, monk
     monkeypatch.setattr(type(get_format("pair_classification")), "encode", no_tokenizing)
     again = features_module.encode_cached(examples, tokenizer, "pair_classification", 32)
     assert again == first and all(type(f) is Feature and type(f.input_ids[0][0]) is int for f in again)
+    # Equal examples made of other string objects (a new run re-reading the file) still hit.
+    rebuilt = [Example(e.uid, tuple("".join(list(text)) for text in e.texts), e.label) for e in examples]
+    assert features_module.encode_cached(rebuilt, tokenizer, "pair_classification", 32) == first
     monkeypatch.undo()
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
     changed = [Example("a", ("the cat", "a dog"), 1), examples[1]]
     features_module.encode_cached(changed, tokenizer, "pair_classification", 32)
     features_module.encode_cached(examples, tokenizer, "pair_classification", 3)
-    assert len(list((tmp_path / "features").iterdir())) == 3  # label and length cap change the key
+    features_module.encode_cached([Example("a", ("the cat", "a dog."), 2), examples[1]], tokenizer,
+                                  "pair_classification", 32)
+    assert len(list((tmp_path / "features").iterdir())) == 4  # label, length cap and text change the key
 
 
 def test_cached_multiple_choice_features_come_back_unchanged(tiny_model_dir, tmp_path, monkeypatch):

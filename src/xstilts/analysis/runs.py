@@ -102,9 +102,18 @@ def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
     if "accuracy" not in result["average"]:
         raise XstiltsError(f"{metrics_file}: phase '{phase}' has no accuracy; the analysis bootstraps "
                            f"accuracy (this phase has: {', '.join(result['average'])})")
+    if result["source_language"] not in result["languages"]:
+        # Retrieval tasks (Tatoeba) pair each language with English and score no English of their own.
+        raise XstiltsError(f"{metrics_file}: phase '{phase}' has no score in its source language "
+                           f"'{result['source_language']}' (it scored {', '.join(result['languages'])}); "
+                           "the analysis measures transfer gaps from the source language")
     languages = {}
     for lang, scores in result["languages"].items():
-        rows = _read_predictions(run_dir / phase / "predictions" / result["task"] / f"{result['split']}-{lang}.jsonl")
+        path = run_dir / phase / "predictions" / result["task"] / f"{result['split']}-{lang}.jsonl"
+        rows = _read_predictions(path)
+        if not {"label", "prediction", "probabilities"} <= rows[0].keys():
+            raise XstiltsError(f"{path}:1: rows have no label, prediction and probabilities; the analysis "
+                               "bootstraps the correctness of classification and multiple-choice predictions")
         languages[lang] = LanguageResult(
             score=scores["accuracy"],
             correct=np.array([r["label"] == r["prediction"] for r in rows], dtype=np.float64),
@@ -120,7 +129,10 @@ def _read_predictions(path: Path) -> list[dict]:
     if not path.is_file():
         raise XstiltsError(f"{path}: predictions file missing; the analysis bootstraps over per-example "
                            "predictions (rerun the evaluation to write them)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise XstiltsError(f"{path}: no predictions in the file (rerun the evaluation to write them)")
+    return rows
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,22 @@ def test_cli_reports_a_bad_run_directory_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nope'}: no metrics.json; expected a finished run directory (runs/<name>/)"]
+
+
+def test_runs_the_analysis_cannot_read_are_refused_with_the_reason(make_run):
+    from xstilts.analysis.runs import load_run
+    from xstilts.errors import XstiltsError
+
+    # A retrieval task (Tatoeba) scores every language against English but not English itself.
+    no_source = make_run("tatoeba-like", {"de": 40, "sw": 30})
+    with pytest.raises(XstiltsError, match="no score in its source language 'en' \\(it scored de, sw\\)"):
+        load_run(no_source)
+    # Prediction rows that are not label/prediction pairs (retrieval, QA) cannot be bootstrapped.
+    other_rows = make_run("qa-like", {"en": 40, "de": 30})
+    predictions = other_rows / "zero-shot" / "predictions" / "xnli" / "dev-en.jsonl"
+    predictions.write_text(json.dumps({"id": "q1", "answers": ["x"], "prediction": "x"}) + "\n", encoding="utf-8")
+    with pytest.raises(XstiltsError, match=f"{re.escape(str(predictions))}:1: rows have no label, prediction"):
+        load_run(other_rows)
+    predictions.write_text("", encoding="utf-8")
+    with pytest.raises(XstiltsError, match="no predictions in the file"):
+        load_run(other_rows)

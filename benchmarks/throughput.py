@@ -38,6 +38,7 @@ from xstilts.training.pipeline import run_experiment
 
 MODEL = "builtin:multilingual-e5-small"
 console = Console(width=160)  # wide enough that contender names never wrap
+TRAINER = "transformers.Trainer"
 DEFAULT = "xstilts, default (lazy embedding Adam, length-grouped)"
 BF16 = "xstilts, default + bf16 autocast"
 
@@ -212,7 +213,8 @@ def main() -> None:
     parser.add_argument("--train-examples", type=int, default=1600)
     parser.add_argument("--dev-examples", type=int, default=1000)
     parser.add_argument("--eval-per-language", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="evaluation and data-preparation repeats")
+    parser.add_argument("--train-repeats", type=int, default=1, help="training runs per contender (about 14 min each)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--eval-batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
@@ -235,24 +237,28 @@ def main() -> None:
     dev_all, _ = load_examples(get_task("mnli"), "dev", "en", settings)
     dev = select_subset(dev_all, args.dev_examples, args.seed)
 
-    # 1. Fine-tuning --------------------------------------------------------
-    baseline = trainer_baseline(model_dir, train, dev, args, work / "trainer")
+    # 1. Fine-tuning: every contender once per repeat, so a slow stretch of the machine hits all
     variants = {
         "xstilts, plain (dense AdamW, random batches)": {"sparse_embedding_updates": False, "group_by_length": False},
         DEFAULT: {},
         "xstilts, frozen embeddings, length-grouped": {"freeze_embeddings": True},
         BF16: {"experiment": {"mixed_precision": "bf16"}},
     }
-    results = {}
-    for i, (name, overrides) in enumerate(variants.items()):
-        results[name] = r = xstilts_training(f"bench-{i}", overrides, args, work)
-        console.print(f"{name}: {r['rate']:.2f} ex/s, dev {100 * r['dev']:.1f}%")  # kept if a later one fails
-    rows = [["transformers.Trainer", f"{baseline['rate']:.2f}", "1.00", f"{baseline['rss'] / 1e9:.2f}",
+    measured: dict[str, list[dict]] = {TRAINER: [], **{name: [] for name in variants}}
+    for repeat in range(args.train_repeats):
+        measured[TRAINER].append(trainer_baseline(model_dir, train, dev, args, work / f"trainer-{repeat}"))
+        for i, (name, overrides) in enumerate(variants.items()):
+            measured[name].append(r := xstilts_training(f"bench-{i}-{repeat}", overrides, args, work))
+            console.print(f"{name}: {r['rate']:.2f} ex/s, dev {100 * r['dev']:.1f}%")  # kept if a later one fails
+    results = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in measured.items()}
+    baseline = results.pop(TRAINER)
+    rows = [[TRAINER, f"{baseline['rate']:.2f}", "1.00", f"{baseline['rss'] / 1e9:.2f}",
              f"{100 * baseline['dev']:.1f}", ""]]
     rows += [[name, f"{r['rate']:.2f}", f"{r['rate'] / baseline['rate']:.2f}", f"{r['rss'] / 1e9:.2f}",
               f"{100 * r['dev']:.1f}", f"{100 * (r['dev'] - baseline['dev']):+.1f}"] for name, r in results.items()]
     print_table(f"Fine-tuning: {len(train)} MNLI examples, batch {args.batch_size}, lr {args.lr}, "
-                f"dev accuracy on {len(dev)} MNLI dev examples (rate: median over 5 segments of the run)",
+                f"dev accuracy on {len(dev)} MNLI dev examples (rate: median over 5 segments of a run; "
+                f"medians over {args.train_repeats} run(s))",
                 ["contender", "train ex/s", "ratio", "RSS added (GB)", "dev acc %", "delta (points)"], rows)
 
     # 2. Zero-shot evaluation over the 15 XNLI languages --------------------------
@@ -262,7 +268,7 @@ def main() -> None:
     examples = [e for lang in xnli.languages for e in eval_sets[lang]]
     trainer, rows = hf_trainer(model_dir, args, work / "trainer-predict")
     encoded = rows(examples)
-    model, tokenizer = load_model(work / "bench-1" / "target" / "model")
+    model, tokenizer = load_model(work / "bench-1-0" / "target" / "model")
     features = encode(examples, tokenizer, "pair_classification", args.max_length)
     collator = Collator(get_format("pair_classification"), tokenizer.pad_token_id)
 

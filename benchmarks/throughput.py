@@ -224,10 +224,11 @@ def main() -> None:
     if args.data_dir is None:
         parser.error("--data-dir (or XSTILTS_DATA_DIR) is required: MNLI and XNLI files in XTREME layout")
     os.environ["HF_HUB_OFFLINE"] = "1"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+               "unknown CPU")
     console.print(f"{cpu}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-                  f"bf16 matmul support: {torch.backends.mkldnn.is_available() and 'avx512_bf16' in Path('/proc/cpuinfo').read_text()}")
+                  f"bf16 matmul support: {torch.backends.mkldnn.is_available() and 'avx512_bf16' in cpuinfo}")
     model_dir = ensure_builtin(MODEL)
     settings = DataSettings(data_dir=args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
@@ -290,8 +291,8 @@ def main() -> None:
     rates = {k: len(examples) / statistics.median(v) for k, v in timings.items()}
     # Trainer.predict batches in input order; xstilts sorts by length first.
     lengths = [f.length for f in features]
-    efficiency = {"Trainer.predict": padding_efficiency(lengths, args.eval_batch_size)}
-    efficiency.update(dict.fromkeys(["xstilts", "xstilts, bf16 autocast"], padding_efficiency(sorted(lengths), args.eval_batch_size)))
+    efficiency = {name: padding_efficiency(lengths if name == "Trainer.predict" else sorted(lengths), args.eval_batch_size)
+                  for name in contenders}
     print_table(f"Zero-shot evaluation: {len(examples)} XNLI dev examples ({args.eval_per_language} x 15 languages), "
                 f"batch {args.eval_batch_size}, median of {args.repeats}; same label: share of examples whose "
                 "predicted label equals xstilts fp32's (the Trainer's model has its own untrained head)",
@@ -332,6 +333,7 @@ def main() -> None:
                 ["workload", "GFLOP/s", "% of its precision's peak"],
                 [[name, f"{flops / 1e9:.1f}", f"{100 * flops / peak[precision]:.0f}%"]
                  for name, (flops, precision) in achieved.items()])
+
 
 if __name__ == "__main__":
     main()

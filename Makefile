@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 XSTILTS_DATA_DIR ?= $(abspath ../shared/data)
 export XSTILTS_DATA_DIR
 
-.PHONY: install demo test
+.PHONY: install demo lint test
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/xstilts run configs/demo.yaml
 
-test: $(STAMP)
+# Style and the one-way layers of docs/architecture.md (contracts in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
+
+test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra

@@ -26,14 +26,14 @@ from rich.console import Console
 
 from xstilts.config import ExperimentConfig
 from xstilts.console import table
-from xstilts.evaluation.metrics import accuracy
-from xstilts.evaluation.predict import predict_logits
+from xstilts.data.loading import DataSettings, load_examples, select_subset
+from xstilts.data.registry import get_task
+from xstilts.formats import Collator, get_format
+from xstilts.formats.features import encode, encode_cached
+from xstilts.formats.predict import predict_logits
+from xstilts.metrics import accuracy
 from xstilts.models.builtin import ensure_builtin
 from xstilts.models.multitask import load_model
-from xstilts.tasks.data import DataSettings, load_examples, select_subset
-from xstilts.tasks.registry import get_task, registry
-from xstilts.formats import Collator, get_format
-from xstilts.training.features import encode, encode_cached
 from xstilts.training.pipeline import run_experiment
 
 MODEL = "builtin:multilingual-e5-small"
@@ -114,8 +114,13 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 def hf_trainer(model_dir: Path, args, out: Path, callbacks=()):
     """transformers.Trainer with DataCollatorWithPadding (the hand-rolled loop users replace),
     and a function turning examples into its rows."""
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     torch.manual_seed(args.seed)
@@ -188,9 +193,9 @@ def xstilts_training(name: str, overrides: dict, args, out: Path) -> dict:
 
 def prepare_data(data_dir: Path, tokenizer, max_length: int) -> list:
     """What a run does before training: load MNLI train and the 15 XNLI dev files, tokenize."""
-    settings = DataSettings(data_dir=data_dir)
+    settings = DataSettings(dir=data_dir)
     return [encode_cached(load_examples(get_task(task), split, lang, settings)[0], tokenizer, get_task(task), max_length)
-            for task, split, lang in [("mnli", "train", "en")] + [("xnli", "dev", l) for l in get_task("xnli").languages]]
+            for task, split, lang in [("mnli", "train", "en")] + [("xnli", "dev", lang) for lang in get_task("xnli").languages]]
 
 
 def data_preparation_seconds(args, model_dir: Path, cache: Path) -> float:
@@ -230,7 +235,7 @@ def main() -> None:
     console.print(f"{cpu}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, torch {torch.__version__}, "
                   f"bf16 matmul support: {torch.backends.mkldnn.is_available() and 'avx512_bf16' in cpuinfo}")
     model_dir = ensure_builtin(MODEL)
-    settings = DataSettings(data_dir=args.data_dir)
+    settings = DataSettings(dir=args.data_dir)
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
 
     train_all, _ = load_examples(get_task("mnli"), "train", "en", settings)

@@ -16,16 +16,16 @@ import itertools
 import sys
 from pathlib import Path
 
+from xstilts.data.loading import DataSettings, load_examples
+from xstilts.data.registry import get_task
 from xstilts.errors import XstiltsError
 from xstilts.io import write_text_atomic
-from xstilts.tasks.data import DataSettings, load_examples
-from xstilts.tasks.registry import get_task
 
 
 def distinct_premises(data_dir: Path, lang: str) -> list[str]:
     """Each XNLI dev premise once (its run of consecutive rows), in file order: the row order is
     the same in every language."""
-    examples, _ = load_examples(get_task("xnli"), "dev", lang, DataSettings(data_dir=data_dir))
+    examples, _ = load_examples(get_task("xnli"), "dev", lang, DataSettings(dir=data_dir))
     return [premise for premise, _ in itertools.groupby(ex.texts[0] for ex in examples)]
 
 

@@ -75,10 +75,9 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT with a word-level tokenizer, saved like any HF model."""
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    import torch
 
     out = tmp_path_factory.mktemp("tiny-encoder")
     specials = ["<s>", "<pad>", "</s>", "<unk>"]

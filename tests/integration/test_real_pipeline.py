@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from xstilts.config import load_config
-from xstilts.tasks.data import DataSettings, load_examples
-from xstilts.tasks.registry import get_task
+from xstilts.data.loading import DataSettings, load_examples
+from xstilts.data.registry import get_task
 from xstilts.training.pipeline import run_experiment
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def test_demo_config_learns_and_transfers(tmp_path):
 
 
 def test_every_xnli_language_loads_from_the_real_files(shared_data_dir):
-    settings = DataSettings(data_dir=shared_data_dir)
+    settings = DataSettings(dir=shared_data_dir)
     spec = get_task("xnli")
     for lang in spec.languages:
         examples, report = load_examples(spec, "dev", lang, settings)

@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from xstilts.data.registry import get_task
 from xstilts.formats import get_format
 from xstilts.models.builtin import ensure_builtin
 from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task
 
 pytestmark = pytest.mark.integration
 SPANS = get_format("span_extraction")

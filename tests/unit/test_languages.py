@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from xstilts.data.registry import registry
 from xstilts.errors import XstiltsError
-from xstilts.tasks.registry import registry
 from xstilts.languages import (
     LANGUAGE_INFO,
     XTREME_LANGUAGES,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.table import Table as RichTable
+from scipy import stats
 
 from xstilts.analysis.report_format import Section, Table, render_markdown
 from xstilts.analysis.runs import RunGroup, RunResult, group_by_setting, load_run
@@ -101,8 +103,6 @@ def compare_runs(run_dirs: list[Path], phase: str | None = None, n_boot: int = 2
 
 def _seed_difference(baseline: list[float], other: list[float], baseline_seeds: list[int],
                      other_seeds: list[int]) -> Difference:
-    from scipy import stats
-
     if sorted(baseline_seeds) == sorted(other_seeds):
         order = {s: i for i, s in enumerate(baseline_seeds)}
         pairs = sorted(zip(other_seeds, other), key=lambda p: order[p[0]])
@@ -200,8 +200,6 @@ def budget_note(comparison: Comparison) -> str:
 
 
 def rich_table(comparison: Comparison):
-    from rich.table import Table as RichTable
-
     table = comparison_table(comparison)
     out = RichTable(title=f"xstilts compare: {comparison.baseline.first.task} {comparison.baseline.first.split}",
                     caption=table.caption)

@@ -16,10 +16,10 @@ _AXIS_LABELS = {
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # imported here: the backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg")  # no display: figures only become PNG bytes
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend is set
 
     return plt
 

@@ -35,9 +35,9 @@ from xstilts.analysis.runs import RunResult, group_by_setting, load_run
 from xstilts.console import console, progress_bar
 from xstilts.errors import XstiltsError
 from xstilts.io import write_bytes_atomic, write_text_atomic
+from xstilts.languages import LANGUAGE_INFO
 from xstilts.robustness.report import label_changing, overview, per_perturbation
 from xstilts.typology.distances import Distances, distances_from
-from xstilts.languages import LANGUAGE_INFO
 
 _DISTANCE_MEANINGS = {
     "syntactic": "word order and other syntax features (WALS, SSWL, Ethnologue)",

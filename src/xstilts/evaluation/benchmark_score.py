@@ -33,14 +33,15 @@ error naming the file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.table import Table
 
 from xstilts.errors import XstiltsError
-from xstilts.evaluation.metrics import METRICS, mean
+from xstilts.metrics import METRICS, mean
 
 
 @dataclass(frozen=True)

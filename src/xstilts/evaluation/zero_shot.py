@@ -15,30 +15,29 @@ import torch
 
 from xstilts.config import EvaluatePhase
 from xstilts.console import progress_bar
-from xstilts.evaluation.metrics import mean
+from xstilts.data.loading import DataSettings
+from xstilts.evaluation.scored_set import ScoredSet
 from xstilts.formats import get_format
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xstilts.metrics import mean
 from xstilts.models.multitask import MultiTaskModel
-from xstilts.tasks.data import DataSettings, load_examples, select_subset
-from xstilts.tasks.registry import get_task, resolve_languages
-from xstilts.training.features import encode_cached
+from xstilts.tasks.spec import TaskSpec
 
 
 def evaluate_languages(
     model: MultiTaskModel,
     tokenizer,
+    spec: TaskSpec,
+    languages: list[str] | tuple[str, ...],
     cfg: EvaluatePhase,
     out_dir: Path,
     data: DataSettings,
     seed: int,
     max_length: int,
     device: torch.device,
-    where: str,
 ) -> dict:
-    spec = get_task(cfg.task)
-    languages = resolve_languages(spec, cfg.languages, where)
-    fmt = get_format(spec.format)
-    head = model.trained_head(spec) if fmt.has_head else None
+    if get_format(spec.format).has_head:
+        model.trained_head(spec)  # one line now, before any data is read, when the head is missing
     per_language: dict[str, dict] = {}
     with progress_bar() as bar:
         for lang in languages:
@@ -46,17 +45,15 @@ def evaluate_languages(
             if score_file.is_file():
                 per_language[lang] = json.loads(score_file.read_text(encoding="utf-8"))
                 continue
-            examples, report = load_examples(spec, cfg.split, lang, data)
-            examples = select_subset(examples, cfg.max_examples, seed)
-            features = encode_cached(examples, tokenizer, spec, max_length)
-            task = bar.add_task(f"eval {spec.name} {lang}", total=len(features), status="")
-            result = fmt.evaluate(model, head, spec, examples, features, tokenizer.pad_token_id, cfg.batch_size,
-                                  device, lang, advance=lambda n, t=task: bar.update(t, advance=n), layer=cfg.layer)
+            scored = ScoredSet.load(spec, cfg.split, lang, data, cfg.max_examples, seed, tokenizer, max_length)
+            task = bar.add_task(f"eval {spec.name} {lang}", total=len(scored.features), status="")
+            result = scored.evaluate(model, device, cfg.batch_size, layer=cfg.layer,
+                                     advance=lambda n, t=task: bar.update(t, advance=n))
             scores = dict(result.scores)
-            scores.update(n=len(examples), skipped_rows=len(report.skipped), source=report.origin)
+            scores.update(n=len(scored.examples), skipped_rows=len(scored.report.skipped), source=scored.report.origin)
             bar.update(task, status=" ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float)))
             write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", result.records)
-            submission = fmt.submission(spec, examples, result.predictions)
+            submission = scored.format.submission(spec, scored.examples, result.predictions)
             if submission is not None:
                 write_text_atomic(out_dir / "xtreme" / spec.name / f"{cfg.split}-{lang}.{submission.suffix}",
                                   submission.text)

@@ -7,17 +7,16 @@ format's name: it asks the task's format."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
-from xstilts.evaluation.metrics import METRICS
+from xstilts.formats.predict import TaskModel, head_outputs
+from xstilts.metrics import METRICS
 from xstilts.tasks.example import Example
-
-if TYPE_CHECKING:
-    from xstilts.models.multitask import MultiTaskModel
-    from xstilts.tasks.spec import TaskSpec
+from xstilts.tasks.spec import TaskSpec
 
 
 class Feature(NamedTuple):
@@ -32,6 +31,12 @@ class Feature(NamedTuple):
     @property
     def length(self) -> int:
         return max(len(ids) for ids in self.input_ids)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of each sequence's hidden states over its real (unpadded) tokens."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def pad_ids(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,6 +62,7 @@ class EvaluationResult(NamedTuple):
     predictions: list[Any]  # one per example, in the format's own terms
     records: list[dict]  # one JSON-able row per example for predictions/<task>/<split>-<lang>.jsonl
     scores: dict[str, float]
+    outputs: list[torch.Tensor] = []  # the head's output per feature (formats with a head)
 
 
 class Format(ABC):
@@ -68,21 +74,21 @@ class Format(ABC):
 
     # ------------------------------------------------------------ spec and rows
 
-    def check_spec(self, spec: "TaskSpec") -> None:
+    def check_spec(self, spec: TaskSpec) -> None:
         """Raise ValueError when a spec's inputs/labels cannot work with this format."""
 
     @abstractmethod
-    def parse(self, spec: "TaskSpec", row: dict[str, Any], uid: str) -> Example:
+    def parse(self, spec: TaskSpec, row: dict[str, Any], uid: str) -> Example:
         """A validated example, or BadRow naming what is wrong with the row."""
 
     # ------------------------------------------------------------ model inputs
 
-    def cache_key(self, spec: "TaskSpec") -> str:
+    def cache_key(self, spec: TaskSpec) -> str:
         """What besides the examples, tokenizer and length cap decides `encode`'s output."""
         return self.name
 
     @abstractmethod
-    def encode(self, spec: "TaskSpec", examples: list[Example], tokenizer, max_length: int) -> list[Feature]:
+    def encode(self, spec: TaskSpec, examples: list[Example], tokenizer, max_length: int) -> list[Feature]:
         """Features in example order (a format may give one example several features)."""
 
     def collate(self, batch: list[Feature], pad_id: int) -> dict[str, torch.Tensor]:
@@ -102,40 +108,36 @@ class Format(ABC):
 
     # ------------------------------------------------------------ predictions and scores
 
-    def decode(self, spec: "TaskSpec", examples: list[Example], features: list[Feature],
+    def decode(self, spec: TaskSpec, examples: list[Example], features: list[Feature],
                outputs: list[torch.Tensor]) -> list[Any]:
         """One prediction per example from the outputs of its features (same order as features)."""
         return [int(o.argmax(-1)) for o in outputs]
 
-    def score(self, spec: "TaskSpec", examples: list[Example], predictions: list[Any], lang: str) -> dict[str, float]:
+    def score(self, spec: TaskSpec, examples: list[Example], predictions: list[Any], lang: str) -> dict[str, float]:
         golds = [ex.label for ex in examples]
         return {m.name: METRICS[m.name](golds, predictions, lang) for m in spec.metrics}
 
-    def records(self, spec: "TaskSpec", examples: list[Example], predictions: list[Any],
+    def records(self, spec: TaskSpec, examples: list[Example], predictions: list[Any],
                 outputs: list[torch.Tensor]) -> list[dict]:
         """The rows written to the predictions file, one per example."""
         return [{"id": ex.uid, "label": ex.label, "prediction": p} for ex, p in zip(examples, predictions)]
 
-    def submission(self, spec: "TaskSpec", examples: list[Example], predictions: list[Any]) -> SubmissionFile | None:
+    def submission(self, spec: TaskSpec, examples: list[Example], predictions: list[Any]) -> SubmissionFile | None:
         """This language's predictions in the XTREME submission layout, written by evaluation
         as `xtreme/<task>/<split>-<lang>.<suffix>`; None for a format that has none."""
         return None
 
-    def primary_score(self, spec: "TaskSpec", examples: list[Example], predictions: list[Any], lang: str) -> float:
-        """The number that selects the best checkpoint: the spec's first metric."""
-        return self.score(spec, examples, predictions, lang)[spec.metrics[0].name]
-
-    def evaluate(self, model: "MultiTaskModel", head: str | None, spec: "TaskSpec", examples: list[Example],
+    def evaluate(self, model: TaskModel, head: str | None, spec: TaskSpec, examples: list[Example],
                  features: list[Feature], pad_id: int, batch_size: int, device: torch.device, lang: str,
                  advance: Callable[[int], None] = lambda n: None, layer: int | None = None) -> EvaluationResult:
         """Predictions, prediction rows and scores for one language's examples. `layer` (an
         evaluate phase's) is the encoder layer formats without a head embed from; heads ignore it."""
-        from xstilts.evaluation.predict import predict_outputs
-
-        outputs = predict_outputs(model, head, features, Collator(self, pad_id), batch_size, device, advance)
+        outputs = head_outputs(model, head, features, Collator(self, pad_id), batch_size, device, advance)
+        if self.token_level:  # a token's row per position of the feature itself, not its padding
+            outputs = [row[: f.length] for row, f in zip(outputs, features)]
         predictions = self.decode(spec, examples, features, outputs)
         return EvaluationResult(predictions, self.records(spec, examples, predictions, outputs),
-                                self.score(spec, examples, predictions, lang))
+                                self.score(spec, examples, predictions, lang), outputs)
 
 
 class Collator:

@@ -38,14 +38,16 @@ XTREME-R), 7 of a 12-layer model. A layer belongs to a model, not to a task, so 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from xstilts.errors import XstiltsError
-from xstilts.evaluation.metrics import METRICS
-from xstilts.evaluation.retrieval import best_threshold, extract, mine_candidates, nearest, pair_scores, search
-from xstilts.formats.base import Collator, EvaluationResult, Feature, Format, SubmissionFile
+from xstilts.formats.base import Collator, EvaluationResult, Feature, Format, SubmissionFile, mean_pool
+from xstilts.formats.predict import batched_outputs
+from xstilts.metrics import METRICS
+from xstilts.metrics.retrieval import best_threshold, extract, mine_candidates, nearest, pair_scores, search
 from xstilts.tasks.example import BadRow, Example, text_field
 from xstilts.tasks.spec import SPLIT_PART
 
@@ -149,9 +151,6 @@ class Retrieval(Format):
     def embed(self, model, features: list[Feature], pad_id: int, batch_size: int, device: torch.device,
               layer: int | None, advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
         """(features, hidden) unit vectors: the masked mean of the chosen layer's hidden states."""
-        from xstilts.evaluation.predict import batched_outputs
-        from xstilts.models.multitask import mean_pool
-
         index = encoder_layer(model.encoder, layer)
 
         def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -15,15 +15,16 @@ still counts in every score.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from xstilts.errors import XstiltsError
-from xstilts.evaluation.metrics import METRICS
 from xstilts.formats.base import Format, SubmissionFile, pad_ids
+from xstilts.metrics import METRICS
 from xstilts.tasks.example import BadRow, Example
 
 IGNORE = -100  # label of positions that are no word's first sub-word

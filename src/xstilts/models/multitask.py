@@ -12,8 +12,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xstilts.errors import XstiltsError
-from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
 from xstilts.formats import get_format
+from xstilts.formats.base import mean_pool
+from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
 from xstilts.models.sources import load_encoder_and_tokenizer
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
@@ -24,12 +25,6 @@ Pooling = Literal["mean", "cls"]
 class HeadInfo:
     format: TaskFormat
     labels: list[str]
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The mean of each sequence's hidden states over its real (unpadded) tokens."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class MultiTaskModel(nn.Module):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
 from xstilts.errors import XstiltsError
 from xstilts.models.builtin import BUILTIN_PREFIX, ensure_builtin
 
@@ -18,9 +21,6 @@ def resolve_model_path(name: str) -> str:
 
 
 def load_encoder_and_tokenizer(name: str):
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
     path = resolve_model_path(name)
     # The built-in encoder has no pooler (we pool ourselves); transformers would warn loudly.
     hf_logging.set_verbosity_error()

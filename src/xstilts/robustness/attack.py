@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 
 from xstilts.console import console, progress_bar
+from xstilts.data.loading import DataSettings, check_available, load_examples, select_subset
+from xstilts.data.registry import get_task, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xstilts.models.multitask import is_saved_model, load_model
@@ -34,9 +36,7 @@ from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.report import render_markdown
 from xstilts.robustness.scoring import ModelScorer
 from xstilts.robustness.text import words
-from xstilts.tasks.data import DataSettings, check_available, load_examples, select_subset
 from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task, resolve_languages
 from xstilts.tasks.spec import Split, TaskSpec
 
 

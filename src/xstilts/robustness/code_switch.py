@@ -11,8 +11,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from xstilts.robustness.perturbations import (
-    Perturbed,
     PerturbContext,
+    Perturbed,
     Position,
     WordBudgetPerturbation,
     Words,

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.errors import XstiltsError
-from xstilts.robustness.text import has_letter, words
 from xstilts.languages import LANGUAGE_INFO
+from xstilts.robustness.text import has_letter, words
 
 FREEDICT_DIR = Path("/usr/share/dictd")
 PIVOT = "en"
@@ -84,7 +84,7 @@ class Lexicon:
     def entries(self):
         return self.table.items()
 
-    def inverted(self) -> "Lexicon":
+    def inverted(self) -> Lexicon:
         table: dict[str, list[str]] = {}
         for word, translations in self.entries():
             if len(words(word)) == 1:

@@ -4,7 +4,7 @@ perturbed outcome together, so the interval of the degradation reflects the pair
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import ValidationError
 
 from xstilts.config import parse_override
-from xstilts.errors import XstiltsError
+from xstilts.errors import XstiltsError, did_you_mean
 from xstilts.robustness.checklist import HypothesisNegation
 from xstilts.robustness.code_switch import AdversarialCodeSwitch, CodeSwitch
 from xstilts.robustness.perturbations import (
@@ -30,9 +29,8 @@ PERTURBATIONS: dict[str, type[Perturbation]] = {
 
 def perturbation_class(name: str, where: str) -> type[Perturbation]:
     if name not in PERTURBATIONS:
-        near = difflib.get_close_matches(name, PERTURBATIONS, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise XstiltsError(f"{where}: unknown perturbation '{name}'.{hint} Allowed: all, {', '.join(PERTURBATIONS)}")
+        raise XstiltsError(f"{where}: unknown perturbation '{name}'.{did_you_mean(name, PERTURBATIONS)} "
+                           f"Allowed: all, {', '.join(PERTURBATIONS)}")
     return PERTURBATIONS[name]
 
 

@@ -18,8 +18,9 @@ over all their queries instead of many passes over a few.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 from pydantic import Field

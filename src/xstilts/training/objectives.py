@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers import AutoModelForMaskedLM
 
 from xstilts.console import console
 from xstilts.errors import XstiltsError
@@ -44,8 +45,6 @@ def masked_lm_head(model_name: str, encoder: nn.Module) -> tuple[nn.Module, bool
     with the model's pretrained head weights when it has them and freshly initialised otherwise
     (the built-in encoder ships none; said in the log). Its output layer is tied to `encoder`'s
     input embeddings, as in pretraining. Returns the head and whether it was initialised."""
-    from transformers import AutoModelForMaskedLM
-
     path = resolve_model_path(model_name)
     try:
         full, loading = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)

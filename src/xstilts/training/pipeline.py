@@ -13,6 +13,7 @@ phase resumes at the first language without scores.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -22,18 +23,15 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs
 
 from xstilts import __version__
-from xstilts.analysis.summary import render_summary
-from xstilts.config import EvaluatePhase, ExperimentConfig, MultiTaskPhase, TrainPhase, phase_entries, phase_tasks
+from xstilts.config import ExperimentConfig, phase_tasks
+from xstilts.config.plan import PhasePlan, RunPlan, plan_run
 from xstilts.console import console
 from xstilts.errors import XstiltsError
+from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
-from xstilts.formats import get_format
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model
-from xstilts.tasks.data import DataSettings, check_available
-from xstilts.tasks.registry import get_task, resolve_languages
-from xstilts.training.task_data import check_training_files, text_files, train_spec_of
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
 # Keys that may differ between a run and its resumption without changing results.
@@ -44,46 +42,13 @@ def _comparable(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in _RESUME_NEUTRAL_KEYS}
 
 
-def check_config(cfg: ExperimentConfig, check_files: bool = True) -> None:
-    """Fail before any work on unknown tasks or languages (naming the config path) and on
-    local data files that are missing."""
-    data = DataSettings(cfg.data.source, cfg.data.dir, cfg.data.bad_rows)
-    for i, phase in enumerate(cfg.phases):
-        where = f"phases.{i}"
-        for task in phase_tasks(phase):
-            get_task(task)
-        if isinstance(phase, EvaluatePhase):
-            spec = get_task(phase.task)
-            if phase.layer is not None and get_format(spec.format).has_head:
-                raise XstiltsError(f"{where}.layer: task '{spec.name}' is scored by its head; `layer` is for "
-                                   "tasks scored from encoder states (retrieval: tatoeba, bucc2018, ...)")
-            for lang in resolve_languages(spec, phase.languages, f"{where}.languages"):
-                if check_files:
-                    check_available(spec, phase.split, lang, data)
-            continue
-        curve_sets = _curve_sets(phase, where)
-        if check_files:
-            for entry, place in phase_entries(phase, where):
-                check_training_files(entry, data, place)
-            for spec, split, lang in curve_sets:
-                check_available(spec, split, lang, data)
-            if phase.mlm:
-                text_files(phase.mlm)
-
-
-def _curve_sets(phase: TrainPhase | MultiTaskPhase, where: str) -> list[tuple]:
-    """(spec, split, language) of every set a phase's transfer curve scores."""
-    if phase.curve is None:
-        return []
-    sets = []
-    for task in phase.curve.tasks or phase_tasks(phase):
-        train_spec = train_spec_of(get_task(task))
-        sets.append((train_spec, "dev", train_spec.train_language))
-    if phase.curve.target:
-        target = get_task(phase.curve.target)
-        sets += [(target, phase.curve.split, lang)
-                 for lang in resolve_languages(target, phase.curve.languages, f"{where}.curve.languages")]
-    return sets
+def check_config(cfg: ExperimentConfig, check_files: bool = True) -> RunPlan:
+    """The run's plan: fails before any work on unknown tasks or languages (naming the config
+    key) and, with `check_files`, on local data files that are missing."""
+    plan = plan_run(cfg)
+    if check_files:
+        plan.check_files()
+    return plan
 
 
 def resolved_config(cfg: ExperimentConfig) -> dict:
@@ -93,8 +58,7 @@ def resolved_config(cfg: ExperimentConfig) -> dict:
     return data
 
 
-def _prepare_run_dir(cfg: ExperimentConfig, force: bool) -> Path:
-    run_dir = cfg.output_dir / cfg.name
+def _prepare_run_dir(cfg: ExperimentConfig, run_dir: Path, force: bool) -> Path:
     resolved = resolved_config(cfg)
     saved_file = run_dir / "config.yaml"
     if force and run_dir.exists():
@@ -112,8 +76,6 @@ def _prepare_run_dir(cfg: ExperimentConfig, force: bool) -> Path:
 
 
 def _tracker_available(name: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(name) is not None
 
 
@@ -141,35 +103,39 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
 
 
 def run_experiment(cfg: ExperimentConfig, force: bool = False) -> dict:
-    check_config(cfg)
-    run_dir = _prepare_run_dir(cfg, force)
+    """Check an experiment, then run it (`run_plan`)."""
+    return run_plan(check_config(cfg), force)
+
+
+def run_plan(plan: RunPlan, force: bool = False) -> dict:
+    """Run a checked plan (`check_config`): its phases in order, skipping finished ones,
+    resuming the rest."""
+    cfg = plan.config
+    run_dir = _prepare_run_dir(cfg, plan.run_dir, force)
     accelerator = make_accelerator(cfg, run_dir)
-    data = DataSettings(cfg.data.source, cfg.data.dir, cfg.data.bad_rows)
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
     results: dict[str, dict] = {}
-    for index, phase in enumerate(cfg.phases):
-        phase_dir = run_dir / phase.name
-        training = isinstance(phase, (TrainPhase, MultiTaskPhase))
-        if (phase_dir / DONE).is_file():
+    for phase in plan.phases:
+        if (phase.dir / DONE).is_file():
             console.print(f"[green]phase '{phase.name}' already done, skipped")
-            results[phase.name] = json.loads((phase_dir / "metrics.json").read_text(encoding="utf-8"))
-        elif training:
-            console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase))}")
-            runner = TrainPhaseRunner(phase, cfg, phase_dir, f"phases.{index}", model_dir, accelerator, data)
+            results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
+        elif phase.training:
+            console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
+            runner = TrainPhaseRunner(plan, phase, model_dir, accelerator)
             runner.setup()
             runner.run()
             results[phase.name] = runner.finish()
         else:
-            console.print(f"[bold]phase '{phase.name}': evaluate {phase.task} ({phase.split})")
-            results[phase.name] = _evaluate_phase(phase, index, cfg, phase_dir, model_dir, accelerator, data)
-        if training:
-            model_dir = phase_dir / "model"
+            console.print(f"[bold]phase '{phase.name}': evaluate {phase.spec.name} ({phase.config.split})")
+            results[phase.name] = _evaluate_phase(plan, phase, model_dir, accelerator)
+        if phase.training:
+            model_dir = phase.dir / "model"
     accelerator.end_training()
     summary = {
         "name": cfg.name,
         "xstilts_version": __version__,
         "config": resolved_config(cfg),
-        "task_versions": {task: get_task(task).version for p in cfg.phases for task in phase_tasks(p)},
+        "task_versions": plan.task_versions,
         "phases": results,
     }
     if accelerator.is_main_process:
@@ -192,20 +158,20 @@ def run_curves(results: dict[str, dict]) -> list[dict]:
     return points
 
 
-def _evaluate_phase(phase: EvaluatePhase, index: int, cfg: ExperimentConfig, phase_dir: Path,
-                    model_dir: Path | None, accelerator: Accelerator, data: DataSettings) -> dict:
+def _evaluate_phase(plan: RunPlan, phase: PhasePlan, model_dir: Path | None, accelerator: Accelerator) -> dict:
+    cfg = plan.config
     if model_dir is None:
         model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout, cfg.encoder_layers)
     else:
         model, tokenizer = load_model(model_dir)
-    if phase.layer is not None:
-        encoder_layer(model.encoder, phase.layer, f"phases.{index}.layer")  # one line, before any work
+    if phase.config.layer is not None:
+        encoder_layer(model.encoder, phase.config.layer, f"{phase.where}.layer")  # one line, before any work
     model.to(accelerator.device)
     with accelerator.autocast():
-        metrics = evaluate_languages(model, tokenizer, phase, phase_dir, data, cfg.seed, cfg.max_length,
-                                     accelerator.device, where=f"phases.{index}.languages")
+        metrics = evaluate_languages(model, tokenizer, phase.spec, phase.languages, phase.config, phase.dir,
+                                     plan.data, cfg.seed, cfg.max_length, accelerator.device)
     metrics["model"] = str(model_dir) if model_dir else cfg.model
     if accelerator.is_main_process:
-        write_json_atomic(phase_dir / "metrics.json", metrics)
-        write_text_atomic(phase_dir / DONE, "")
+        write_json_atomic(phase.dir / "metrics.json", metrics)
+        write_text_atomic(phase.dir / DONE, "")
     return metrics

@@ -11,7 +11,8 @@ sampler's own seeded generator, whose state goes into the checkpoint.
 from __future__ import annotations
 
 import bisect
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 

@@ -35,17 +35,17 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 
-from xstilts.config import ExperimentConfig, MultiTaskPhase, TrainingPhase, UniformSampler, phase_entries
+from xstilts.config import MultiTaskPhase, UniformSampler
+from xstilts.config.plan import PhasePlan, RunPlan
 from xstilts.console import console, progress_bar
 from xstilts.errors import XstiltsError
-from xstilts.evaluation.metrics import mean
-from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
-from xstilts.models.multitask import build_model, load_model, save_model
-from xstilts.tasks.data import DataSettings
-from xstilts.tasks.example import Example
-from xstilts.training.curves import ScoredSet, TransferCurve
+from xstilts.evaluation.scored_set import ScoredSet
 from xstilts.formats import Collator, get_format
-from xstilts.training.features import encode_cached
+from xstilts.formats.features import encode_cached, encode_sentences_cached
+from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
+from xstilts.metrics import mean
+from xstilts.models.multitask import build_model, load_model, save_model
+from xstilts.training.curves import TransferCurve
 from xstilts.training.objectives import TrainingModule, masked_lm_head
 from xstilts.training.optim import LazyAdamW, clip_grad_norm, use_sparse_embedding_gradients
 from xstilts.training.samplers import BatchStream, build_task_sampler
@@ -74,16 +74,17 @@ class TrainerState:
 
 
 class TrainPhaseRunner:
-    def __init__(self, cfg: TrainingPhase, exp: ExperimentConfig, phase_dir: Path, where: str,
-                 init_from: Path | None, accelerator: Accelerator, data: DataSettings):
-        self.cfg = cfg
-        self.exp = exp
-        self.phase_dir = Path(phase_dir)
-        self.where = where  # the phase's place in the config, for error messages
+    def __init__(self, run: RunPlan, phase: PhasePlan, init_from: Path | None, accelerator: Accelerator):
+        self.run_plan = run
+        self.phase = phase
+        self.cfg = phase.config
+        self.exp = run.config
+        self.phase_dir = phase.dir
+        self.where = phase.where  # the phase's place in the config, for error messages
         self.init_from = init_from  # previous phase's model dir; None = the pretrained encoder
         self.accelerator = accelerator
-        self.data = data
-        self.sampler_config = cfg.sampler if isinstance(cfg, MultiTaskPhase) else UniformSampler(type="uniform")
+        self.data = run.data
+        self.sampler_config = self.cfg.sampler if isinstance(self.cfg, MultiTaskPhase) else UniformSampler(type="uniform")
         self.state = TrainerState()
 
     @property
@@ -103,8 +104,7 @@ class TrainPhaseRunner:
     def setup(self) -> None:
         cfg, exp = self.cfg, self.exp
         set_seed(exp.seed)
-        self.tasks = [load_training_task(entry, self.data, exp.seed, cfg.dev_max_examples, place)
-                      for entry, place in phase_entries(cfg, self.where)]
+        self.tasks = [load_training_task(task, self.data, exp.seed, cfg.dev_max_examples) for task in self.phase.tasks]
         self.state.task_batches = {t.name: 0 for t in self.tasks}
         self.state.task_examples = {t.name: 0 for t in self.tasks}
 
@@ -126,7 +126,7 @@ class TrainPhaseRunner:
         self.collators = [Collator(get_format(t.spec.format), self.tokenizer.pad_token_id) for t in self.tasks]
         self.streams = [BatchStream(len(f), cfg.batch_size, exp.seed,
                                     [x.length for x in f] if cfg.group_by_length else None) for f in self.features]
-        self.dev_sets = [ScoredSet.encode(t.spec, t.train_spec.train_language, t.dev_examples, self.tokenizer, exp.max_length)
+        self.dev_sets = [ScoredSet.of(t.spec, t.train_spec.train_language, t.dev_examples, self.tokenizer, exp.max_length)
                          for t in self.tasks if t.dev_examples]
         # Pools count model inputs, so an epoch is one pass over them: a long QA context split
         # into several windows gives several inputs.
@@ -134,8 +134,8 @@ class TrainPhaseRunner:
         self.sampler = build_task_sampler(self.sampler_config, [t.name for t in self.tasks], pools, exp.seed)
         if cfg.mlm:
             self._setup_mlm()
-        self.transfer = (TransferCurve(cfg.curve, [t.name for t in self.tasks], self.tokenizer, self.data,
-                                       exp.seed, exp.max_length, self.where) if cfg.curve else None)
+        self.transfer = (TransferCurve(self.phase.curve, self.tokenizer, self.data, exp.seed, exp.max_length)
+                         if self.phase.curve else None)
 
         # Length of training: every process takes its own batch of each draw.
         self.world = self.accelerator.num_processes
@@ -173,10 +173,9 @@ class TrainPhaseRunner:
         mlm = self.cfg.mlm
         if self.tokenizer.mask_token is None:
             raise XstiltsError(f"{self.where}.mlm: the model's tokenizer has no mask token")
-        sentences = read_unlabeled_text(mlm, self.exp.seed)
-        examples = [Example(f"mlm[{i}]", (text,), 0) for i, text in enumerate(sentences)]
-        self.mlm_features = encode_cached(examples, self.tokenizer, "single_classification", self.exp.max_length)
-        self.mlm_stream = BatchStream(len(examples), mlm.batch_size, self.exp.seed,
+        sentences = read_unlabeled_text(mlm, self.exp.seed, self.where)
+        self.mlm_features = encode_sentences_cached(sentences, self.tokenizer, self.exp.max_length)
+        self.mlm_stream = BatchStream(len(sentences), mlm.batch_size, self.exp.seed,
                                       [f.length for f in self.mlm_features] if self.cfg.group_by_length else None)
         # Masks come from the global RNG, which checkpoints save and restore.
         self.mlm_collator = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=mlm.mlm_probability)
@@ -276,7 +275,7 @@ class TrainPhaseRunner:
     def _should_score_curve(self) -> bool:
         if self.transfer is None:
             return False
-        every = self.transfer.cfg.every
+        every = self.transfer.every
         last = self.state.batches_done >= self.total_batches or self.state.stopped_early
         return last or (every is not None and self.state.optimizer_steps % every == 0)
 
@@ -288,13 +287,15 @@ class TrainPhaseRunner:
 
     def _evaluate_dev(self) -> None:
         """The mean over the phase's tasks of each one's English dev score (its spec's first
-        metric: accuracy, F1, ...) selects the best model."""
+        metric: accuracy, F1, ...) selects the best model: the highest, or the lowest for a
+        metric where lower is better (the plan checks that the tasks agree)."""
         with self.accelerator.autocast():
             scores = {s.spec.name: s.score(self.model, self.accelerator.device) for s in self.dev_sets}
         dev = mean(list(scores.values()))
         state = self.state
         self._log({"step": state.optimizer_steps, "dev_score": dev, "dev": scores})
-        if state.best_dev is None or dev > state.best_dev:
+        improved = state.best_dev is None or (dev > state.best_dev if self.phase.selects_higher else dev < state.best_dev)
+        if improved:
             state.best_dev, state.best_step, state.evals_since_best = dev, state.optimizer_steps, 0
             self._save_model()
         else:

@@ -98,7 +98,7 @@ def _cache_file() -> Path:
 @lru_cache(maxsize=1)
 def _uriel():
     with _quiet_root_logger():
-        from urielplus import urielplus
+        from urielplus import urielplus  # imported here: importing it logs, and loads its database
 
         return urielplus.URIELPlus()
 

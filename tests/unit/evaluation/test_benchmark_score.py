@@ -14,8 +14,16 @@ import pytest
 
 from xstilts.errors import XstiltsError
 from xstilts.evaluation import benchmark_score
-from xstilts.evaluation.benchmark_score import (BENCHMARKS, BenchmarkTask, read_pairs, read_ranked, read_squad,
-                                                read_tags, score_submission, scores_table)
+from xstilts.evaluation.benchmark_score import (
+    BENCHMARKS,
+    BenchmarkTask,
+    read_pairs,
+    read_ranked,
+    read_squad,
+    read_tags,
+    score_submission,
+    scores_table,
+)
 from xstilts.languages import LANGUAGE_INFO, XTREME_LANGUAGES, XTREME_R_LANGUAGES
 
 REPO = Path(__file__).resolve().parents[3]

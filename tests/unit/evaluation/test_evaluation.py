@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from xstilts.config import EvaluatePhase
-from xstilts.evaluation import zero_shot
-from xstilts.evaluation.metrics import accuracy
-from xstilts.evaluation.predict import predict_logits
+from xstilts.data.loading import DataSettings
+from xstilts.data.registry import get_task
+from xstilts.evaluation import scored_set
 from xstilts.evaluation.zero_shot import evaluate_languages, summarize
-from xstilts.models.multitask import build_model
-from xstilts.tasks.data import DataSettings
-from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task
 from xstilts.formats import Collator, get_format
-from xstilts.training.features import encode
+from xstilts.formats.features import encode
+from xstilts.formats.predict import predict_logits
+from xstilts.metrics import accuracy
+from xstilts.models.multitask import build_model
+from xstilts.tasks.example import Example
 
 
 @pytest.mark.parametrize("labels,predictions,expected", [
@@ -44,7 +44,7 @@ def _sst2_model_and_features(tiny_model_dir):
     model, tokenizer = build_model(str(tiny_model_dir))
     head = model.ensure_head(get_task("sst2"))
     texts = ["the cat sits on the mat", "good film", "a dog runs in the park today", "no"]
-    features = encode([Example(str(i), (t,), 0) for i, t in enumerate(texts)], tokenizer, "single_classification", 32)
+    features = encode([Example(str(i), (t,), 0) for i, t in enumerate(texts)], tokenizer, get_task("sst2"), 32)
     return model, head, features, Collator(get_format("single_classification"), tokenizer.pad_token_id)
 
 
@@ -61,17 +61,18 @@ def test_interrupted_evaluation_resumes_at_the_first_unscored_language(tmp_path,
     model, tokenizer = build_model(str(tiny_model_dir))
     model.ensure_head(get_task("xnli"))
     cfg = EvaluatePhase(kind="evaluate", name="e", task="xnli", languages=["en", "de"])
-    args = (model, tokenizer, cfg, tmp_path, DataSettings(data_dir=tiny_data_dir), 0, 32, torch.device("cpu"), "here")
+    args = (model, tokenizer, get_task("xnli"), ["en", "de"], cfg, tmp_path, DataSettings(dir=tiny_data_dir), 0, 32,
+            torch.device("cpu"))
     first = evaluate_languages(*args)
     (tmp_path / "scores" / "xnli" / "dev-de.json").unlink()
     seen = []
-    real = zero_shot.load_examples
+    real = scored_set.load_examples
 
     def spy(spec, split, lang, data):
         seen.append(lang)
         return real(spec, split, lang, data)
 
-    monkeypatch.setattr(zero_shot, "load_examples", spy)
+    monkeypatch.setattr(scored_set, "load_examples", spy)
     second = evaluate_languages(*args)
     assert seen == ["de"]
     assert second == first

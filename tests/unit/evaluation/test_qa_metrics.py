@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from xstilts.errors import XstiltsError
-from xstilts.evaluation.metrics import METRICS
-from xstilts.evaluation.qa_metrics import exact_match, f1, mlqa_exact_match, mlqa_f1, mlqa_tokens
+from xstilts.metrics import METRICS
+from xstilts.metrics.qa import exact_match, f1, mlqa_exact_match, mlqa_f1, mlqa_tokens
 
 
 def test_registered_under_the_names_specs_use():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from xstilts.evaluation.metrics import METRICS
-from xstilts.evaluation.tagging_metrics import span_f1, token_accuracy
+from xstilts.metrics import METRICS
+from xstilts.metrics.tagging import span_f1, token_accuracy
 
 
 def test_registered_under_the_names_specs_use():

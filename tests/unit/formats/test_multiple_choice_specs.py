@@ -11,12 +11,11 @@ import datasets
 import pytest
 from datasets import ClassLabel, Features, Sequence, Value
 
-from xstilts.config import load_config
-from xstilts.errors import XstiltsError
-from xstilts.tasks.data import DataSettings, load_examples
-from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskSpec
 from experiment_files import experiment_config
+from xstilts.config import load_config
+from xstilts.data.loading import DataSettings, load_examples
+from xstilts.data.registry import checked_spec, get_task
+from xstilts.errors import XstiltsError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TEXT = Value("string")
@@ -154,21 +153,21 @@ def test_choice_list_of_the_wrong_length_names_field_and_count(tmp_path):
     _write_jsonl(tmp_path / "hellaswag" / "hellaswag_val.jsonl", [row])
     with pytest.raises(XstiltsError, match=r"hellaswag_val.jsonl:1: malformed row: field 'endings' has 3 choices; "
                                            r"the task has 4"):
-        load_examples(get_task("hellaswag"), "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("hellaswag"), "dev", "en", DataSettings(dir=tmp_path))
 
 
 def test_label_outside_the_one_based_range_names_the_range(tmp_path):
     row = {"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "label": "0"}
     _write_jsonl(tmp_path / "siqa" / "dev.jsonl", [row])
     with pytest.raises(XstiltsError, match=r"label 0 is not in the label list \(answerA, answerB, answerC or 1..3\)"):
-        load_examples(get_task("siqa"), "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("siqa"), "dev", "en", DataSettings(dir=tmp_path))
 
 
 def test_nested_choice_field_missing_is_a_bad_row(tmp_path):
     _write_jsonl(tmp_path / "commonsenseqa" / "dev.jsonl", [{"question": "q?", "choices": {"label": ["A"]},
                                                                "answerKey": "A"}])
     with pytest.raises(XstiltsError, match=r"dev.jsonl:1: malformed row: missing field 'choices.text'"):
-        load_examples(get_task("commonsenseqa"), "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("commonsenseqa"), "dev", "en", DataSettings(dir=tmp_path))
 
 
 @pytest.mark.parametrize("inputs,message", [
@@ -181,7 +180,7 @@ def test_spec_needs_one_way_to_find_the_choices(inputs, message):
             "inputs": inputs, "languages": ["en"], "head": "t", "metrics": [{"name": "accuracy"}],
             "sources": [{"kind": "hub", "dataset": "x", "splits": {"train": "train"}}]}
     with pytest.raises(ValueError, match=message):
-        TaskSpec.model_validate(spec)
+        checked_spec(spec)
 
 
 @pytest.mark.usefixtures("one_torch_thread")

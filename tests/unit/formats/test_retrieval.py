@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from xstilts.config import load_config
+from xstilts.data.loading import DataSettings, load_examples
+from xstilts.data.registry import get_task
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.retrieval import default_layer, encoder_layer
 from xstilts.models.multitask import build_model
-from xstilts.tasks.data import DataSettings, load_examples
 from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task
 from xstilts.training.pipeline import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -46,14 +46,14 @@ def tiny(tiny_model_dir):
 
 
 def test_tatoeba_local_rows_are_aligned_pairs(data_dir):
-    examples, report = load_examples(get_task("tatoeba"), "test", "de", DataSettings(data_dir=data_dir))
+    examples, report = load_examples(get_task("tatoeba"), "test", "de", DataSettings(dir=data_dir))
     assert len(examples) == 4
     assert examples[1].texts == ("ein hund läuft im park", "a dog runs in the park")
     assert examples[1].uid.endswith("tatoeba/test-de.tsv:2")
 
 
 def test_bucc_layout_gives_gold_pairs_then_unpaired_sentences(data_dir):
-    examples, report = load_examples(get_task("bucc2018"), "dev", "de", DataSettings(data_dir=data_dir))
+    examples, report = load_examples(get_task("bucc2018"), "dev", "de", DataSettings(dir=data_dir))
     assert [(ex.texts, ex.label) for ex in examples] == [
         (("die katze sitzt auf der matte", "the cat sits on the mat"), ("de-000001", "en-000003", 0)),
         (("good film", "good film"), ("de-000002", "en-000001", 0)),
@@ -65,7 +65,7 @@ def test_bucc_layout_gives_gold_pairs_then_unpaired_sentences(data_dir):
 
 
 def test_bucc_test_split_reads_dev_first_each_row_tagged_with_its_part(data_dir):
-    examples, report = load_examples(get_task("bucc2018"), "test", "de", DataSettings(data_dir=data_dir))
+    examples, report = load_examples(get_task("bucc2018"), "test", "de", DataSettings(dir=data_dir))
     assert [ex.label[2] for ex in examples] == [0] * 5 + [1] * 5
     assert {ex.label[:2] for ex in examples if ex.label[2] == 1} == {
         ("de-000101", "en-000102"), ("de-000102", "en-000103"), ("de-000103", ""), ("", "en-000101"), ("", "en-000104")}
@@ -76,13 +76,13 @@ def test_bucc_gold_line_naming_an_unknown_sentence_fails_with_its_place(data_dir
     with (data_dir / "bucc2018" / "de-en.dev.gold").open("a", encoding="utf-8") as handle:
         handle.write("de-000009\ten-000001\n")
     with pytest.raises(XstiltsError, match=r"de-en.dev.gold:4: malformed row: de id 'de-000009' not in the sentence files"):
-        load_examples(get_task("bucc2018"), "dev", "de", DataSettings(data_dir=data_dir))
+        load_examples(get_task("bucc2018"), "dev", "de", DataSettings(dir=data_dir))
 
 
 def test_bucc_missing_gold_file_is_named(data_dir):
     (data_dir / "bucc2018" / "de-en.test.gold").unlink()
     with pytest.raises(XstiltsError, match=r"missing data file .*de-en.test.gold .*expected layout <data-dir>/bucc2018/"):
-        load_examples(get_task("bucc2018"), "test", "de", DataSettings(data_dir=data_dir))
+        load_examples(get_task("bucc2018"), "test", "de", DataSettings(dir=data_dir))
 
 
 def _fake_hub(monkeypatch, rows_by_split):
@@ -184,7 +184,7 @@ def test_ranking_scores_map_at_20_over_the_language_file(tiny, tmp_path):
     (tmp_path / "lareqa").mkdir()
     (tmp_path / "lareqa" / "test-de.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RANKING_ROWS))
     fmt, spec = get_format("retrieval"), get_task("lareqa")
-    examples, _ = load_examples(spec, "test", "de", DataSettings(data_dir=tmp_path))
+    examples, _ = load_examples(spec, "test", "de", DataSettings(dir=tmp_path))
     assert [ex.label for ex in examples[:3]] == [("query", "q1", ("c2",)), ("query", "q2", ("c1", "c3")),
                                                  ("candidate", "c1", ())]
     result = fmt.evaluate(model, None, spec, examples, fmt.encode(spec, examples, tokenizer, 32),
@@ -207,7 +207,7 @@ def test_malformed_ranking_rows_name_what_is_wrong(tmp_path, row, message):
     (tmp_path / "lareqa").mkdir()
     (tmp_path / "lareqa" / "test-de.jsonl").write_text(json.dumps(row) + "\n")
     with pytest.raises(XstiltsError, match=r"test-de.jsonl:1: malformed row: " + message):
-        load_examples(get_task("lareqa"), "test", "de", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("lareqa"), "test", "de", DataSettings(dir=tmp_path))
 
 
 # ---------------------------------------------------------------- end to end

@@ -11,15 +11,15 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from xstilts.config import load_config
-from xstilts.errors import XstiltsError
-from xstilts.formats import get_format
-from xstilts.tasks.data import DataSettings, load_examples
-from xstilts.tasks.example import BadRow, Example
-from xstilts.tasks.registry import get_task
-from xstilts.training.pipeline import run_experiment
 from experiment_files import experiment_config
+from xstilts.config import load_config
+from xstilts.data.loading import DataSettings, load_examples
+from xstilts.data.registry import get_task
+from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import read_squad
+from xstilts.formats import get_format
+from xstilts.tasks.example import BadRow, Example
+from xstilts.training.pipeline import run_experiment
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SPANS = get_format("span_extraction")
@@ -180,7 +180,7 @@ def test_squad_v2_accepts_unanswerable_questions():
 
 
 def test_local_squad_json_gives_one_example_per_question():
-    examples, report = load_examples(get_task("squad"), "train", "en", DataSettings(data_dir=FIXTURES))
+    examples, report = load_examples(get_task("squad"), "train", "en", DataSettings(dir=FIXTURES))
     assert [ex.uid for ex in examples] == [f"sq-{i}" for i in range(1, 7)]
     question, context = examples[2].texts
     (text, start), = examples[2].label
@@ -196,7 +196,7 @@ def test_malformed_squad_json_row_names_its_place(tmp_path):
     (tmp_path / "squad" / "dev-v1.1.json").write_text(json.dumps({"data": [{"paragraphs": [paragraph]}]}))
     with pytest.raises(XstiltsError, match=r"dev-v1\.1\.json\[data\]\[0\]\[paragraphs\]\[0\]\[qas\]\[1\]: "
                                            r"malformed row: missing field 'answers'"):
-        load_examples(get_task("squad"), "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("squad"), "dev", "en", DataSettings(dir=tmp_path))
 
 
 # ---------------------------------------------------------------- the Hub

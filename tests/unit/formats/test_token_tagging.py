@@ -11,14 +11,14 @@ import datasets
 import pytest
 import torch
 
+from experiment_files import experiment_config
 from xstilts.config import load_config
+from xstilts.data.loading import DataSettings, load_examples
+from xstilts.data.registry import get_task
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.token_tagging import IGNORE
-from xstilts.tasks.data import DataSettings, load_examples
-from xstilts.tasks.registry import get_task
 from xstilts.training.pipeline import run_experiment
-from experiment_files import experiment_config
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TAGGING = get_format("token_tagging")
@@ -166,7 +166,7 @@ def test_malformed_rows_name_the_problem_and_the_allowed_tags(row, message):
 
 
 def test_xtreme_sentence_files_give_a_row_per_sentence_placed_at_its_first_line():
-    examples, report = load_examples(get_task("panx"), "dev", "de", DataSettings(data_dir=FIXTURES))
+    examples, report = load_examples(get_task("panx"), "dev", "de", DataSettings(dir=FIXTURES))
     assert [ex.uid.rsplit(":", 1)[1] for ex in examples] == ["1", "7", "13"]
     assert examples[1].texts == ("der", "mann", "heißt", "hans", "müller")
     panx = get_task("panx").labels
@@ -177,7 +177,7 @@ def test_malformed_sentence_line_is_one_line_error_at_the_sentence(tmp_path):
     (tmp_path / "udpos").mkdir()
     (tmp_path / "udpos" / "dev-en.tsv").write_text("a\tDET\n\nthe\tDET\ncat\tNOUN\textra\n", encoding="utf-8")
     with pytest.raises(XstiltsError) as err:
-        load_examples(UDPOS, "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(UDPOS, "dev", "en", DataSettings(dir=tmp_path))
     message = str(err.value)
     assert "\n" not in message
     assert f"{tmp_path / 'udpos' / 'dev-en.tsv'}:3: malformed row: line 4: expected word<TAB>tag, got 3" in message
@@ -186,7 +186,7 @@ def test_malformed_sentence_line_is_one_line_error_at_the_sentence(tmp_path):
 def test_ccg_reads_jiant_files_and_maps_supertags_to_their_ids():
     ccg = get_task("ccg")
     assert len(ccg.labels) == 1363 and ccg.note and "no Hub copy" in ccg.note
-    examples, _ = load_examples(ccg, "train", "en", DataSettings(data_dir=FIXTURES))
+    examples, _ = load_examples(ccg, "train", "en", DataSettings(dir=FIXTURES))
     assert [ex.texts for ex in examples][1] == ("The", "dog", "barks")
     assert [ex.label for ex in examples] == [(0, 1, 2, 3, 4, 1, 5), (4, 1, 6)]
     with pytest.raises(XstiltsError, match="no data directory was given"):
@@ -204,7 +204,7 @@ def test_ccg_malformed_lines_are_one_line_errors_with_file_and_line(tmp_path, li
     (folder / "tags_to_id.json").write_text((FIXTURES / "ccg" / "tags_to_id.json").read_text(), encoding="utf-8")
     (folder / "ccg.dev").write_text(f"The dog barks\tNP[nb]/N N S[dcl]\\NP\n{line}\n", encoding="utf-8")
     with pytest.raises(XstiltsError) as err:
-        load_examples(get_task("ccg"), "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("ccg"), "dev", "en", DataSettings(dir=tmp_path))
     assert "\n" not in str(err.value)
     assert str(err.value).startswith(f"{folder / 'ccg.dev'}:2: malformed row: {message}")
 
@@ -213,7 +213,7 @@ def test_ccg_without_its_tag_vocabulary_says_where_it_belongs(tmp_path):
     (tmp_path / "ccg").mkdir()
     (tmp_path / "ccg" / "ccg.dev").write_text("The dog\tN N\n", encoding="utf-8")
     with pytest.raises(XstiltsError, match=r"missing .*tags_to_id.json: jiant's CCG layout keeps"):
-        load_examples(get_task("ccg"), "dev", "en", DataSettings(data_dir=tmp_path))
+        load_examples(get_task("ccg"), "dev", "en", DataSettings(dir=tmp_path))
 
 
 def test_hub_class_label_ints_become_tag_names(monkeypatch):

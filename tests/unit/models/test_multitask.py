@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from xstilts.data.registry import get_task
 from xstilts.errors import XstiltsError
-from xstilts.models.multitask import build_model, load_model, save_model
-from xstilts.tasks.registry import get_task
 from xstilts.formats import Collator, get_format
-from xstilts.training.features import encode
+from xstilts.formats.features import encode
+from xstilts.models.multitask import build_model, load_model, save_model
 from xstilts.tasks.example import Example
 
 
@@ -43,8 +43,8 @@ def test_mean_pooling_ignores_padding(tiny_model_dir):
     model, tokenizer = _model(tiny_model_dir)
     head = model.ensure_head(get_task("sst2"))
     collator = Collator(get_format("single_classification"), tokenizer.pad_token_id)
-    short = encode([Example("a", ("good film",), 1)], tokenizer, "single_classification", 32)
-    long = encode([Example("b", ("the cat sits on the mat",), 0)], tokenizer, "single_classification", 32)
+    short = encode([Example("a", ("good film",), 1)], tokenizer, get_task("sst2"), 32)
+    long = encode([Example("b", ("the cat sits on the mat",), 0)], tokenizer, get_task("sst2"), 32)
     alone = collator(short)
     padded = collator(short + long)
     with torch.no_grad():
@@ -59,7 +59,7 @@ def test_multiple_choice_logits_have_one_column_per_choice(tiny_model_dir):
     head = model.ensure_head(get_task("copa"))
     examples = [Example("a", ("the man is not happy What was the cause?",), 0, ("it is raining today", "good film")),
                 Example("b", ("she reads",), 1, ("yes", "no"))]
-    batch = Collator(get_format("multiple_choice"), tokenizer.pad_token_id)(encode(examples, tokenizer, "multiple_choice", 32))
+    batch = Collator(get_format("multiple_choice"), tokenizer.pad_token_id)(encode(examples, tokenizer, get_task("xcopa"), 32))
     assert batch["input_ids"].shape[:2] == (2, 2)
     with torch.no_grad():
         assert model(head, batch["input_ids"], batch["attention_mask"]).shape == (2, 2)
@@ -70,7 +70,7 @@ def test_save_and_load_give_identical_outputs(tiny_model_dir, tmp_path):
     head = model.ensure_head(get_task("xnli"))
     model.ensure_head(get_task("copa"))
     batch = Collator(get_format("pair_classification"), tokenizer.pad_token_id)(
-        encode([Example("a", ("the cat sits on the mat", "a cat is on the mat"), 0)], tokenizer, "pair_classification", 32))
+        encode([Example("a", ("the cat sits on the mat", "a cat is on the mat"), 0)], tokenizer, get_task("mnli"), 32))
     save_model(model, tokenizer, tmp_path / "model")
     loaded, _ = load_model(tmp_path / "model")
     loaded.eval()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from robustness_helpers import DICTIONARIES, make_run, tiny_model
 
+from xstilts.data.registry import get_task
 from xstilts.robustness.dictionaries import DictionaryBank, open_dictionaries
 from xstilts.robustness.scoring import ModelScorer
-from xstilts.tasks.registry import get_task
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from xstilts.data.registry import get_task
 from xstilts.io import write_json_atomic
 from xstilts.models.multitask import build_model, save_model
-from xstilts.tasks.registry import get_task
 
 DICTIONARIES = Path(__file__).resolve().parents[2] / "assets" / "dictionaries"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from robustness_helpers import DICTIONARIES, make_run, read_jsonl
 
+from xstilts.data.loading import DataSettings
 from xstilts.errors import XstiltsError
 from xstilts.robustness import attack as attack_module
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
-from xstilts.tasks.data import DataSettings
 
 NAMES = "char-noise,word-order,code-switch,code-switch-adversarial,textfooler,checklist-negation"
 REPO = Path(__file__).resolve().parents[3]
@@ -28,7 +28,7 @@ def _options(data_dir: Path, names: str = NAMES, task: str = "xnli", languages=(
         names, ["textfooler.min_similarity=-1", "textfooler.frequent_words_kept=0"] if "textfooler" in names else [],
         {"seed": 42, "strength": 0.3, "query_budget": 20})
     return AttackOptions(task=task, languages=list(languages), perturbations=perturbations, seed=42, max_length=32,
-                         dictionaries=[DICTIONARIES], data=DataSettings(data_dir=data_dir), **kw)
+                         dictionaries=[DICTIONARIES], data=DataSettings(dir=data_dir), **kw)
 
 
 def _spy(monkeypatch, owner, name: str, inputs) -> list:

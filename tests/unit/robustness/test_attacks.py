@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
+from xstilts.data.registry import get_task
 from xstilts.robustness.perturbations import PerturbContext
 from xstilts.robustness.registry import build_perturbation
 from xstilts.robustness.text import scripts_in, words
 from xstilts.robustness.textfooler import embedding_neighbours
 from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task
 
 PREMISE, HYPOTHESIS = "the cat sits on the mat", "a dog runs in the park"
 

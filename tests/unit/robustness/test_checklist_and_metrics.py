@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from xstilts.data.registry import get_task
 from xstilts.robustness.checklist import NEGATION_RULES, negate
 from xstilts.robustness.metrics import degradation_metrics
 from xstilts.robustness.perturbations import PerturbContext
 from xstilts.robustness.registry import build_perturbation
 from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task
 
 
 @pytest.mark.parametrize("lang,hypothesis,negated", [

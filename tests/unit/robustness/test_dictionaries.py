@@ -7,6 +7,7 @@ import gzip
 import shutil
 
 import pytest
+from robustness_helpers import DICTIONARIES
 
 from xstilts.errors import XstiltsError
 from xstilts.robustness.dictionaries import (
@@ -16,8 +17,6 @@ from xstilts.robustness.dictionaries import (
     open_dictionaries,
     read_tsv_lexicon,
 )
-
-from robustness_helpers import DICTIONARIES
 
 
 @pytest.mark.parametrize("text,value", [("A", 0), ("B", 1), ("BA", 64), ("Bvz", 4096 + 47 * 64 + 51), ("/", 63)])

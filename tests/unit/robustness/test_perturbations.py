@@ -7,11 +7,11 @@ import unicodedata
 
 import pytest
 
+from xstilts.data.registry import get_task
 from xstilts.robustness.perturbations import PerturbContext, text_fields
 from xstilts.robustness.registry import PERTURBATIONS, build_perturbation
 from xstilts.robustness.text import is_letter, same_script_neighbours, script_of, scripts_in, tokenize, words
 from xstilts.tasks.example import Example
-from xstilts.tasks.registry import get_task
 
 MODEL_FREE = [name for name, cls in PERTURBATIONS.items()
               if cls.label_preserving and not cls.uses_model and name != "code-switch"]

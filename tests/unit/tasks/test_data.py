@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import datasets
 import pytest
 
+from xstilts.data.loading import DataSettings, load_examples, select_subset
+from xstilts.data.registry import get_task
 from xstilts.errors import XstiltsError
-from xstilts.tasks.data import DataSettings, load_examples, select_subset
-from xstilts.tasks.registry import get_task
 
 
 def test_local_tsv_rows_become_examples_with_their_place(tiny_data_dir):
-    examples, report = load_examples(get_task("xnli"), "dev", "de", DataSettings(data_dir=tiny_data_dir))
+    examples, report = load_examples(get_task("xnli"), "dev", "de", DataSettings(dir=tiny_data_dir))
     assert [ex.label for ex in examples] == [0, 2, 1]  # entailment, contradiction, neutral
     assert examples[0].texts == ("die katze sitzt auf der matte", "eine katze ist auf der matte")
     assert examples[1].uid.endswith("xnli/dev-de.tsv:2")
@@ -21,17 +19,17 @@ def test_local_tsv_rows_become_examples_with_their_place(tiny_data_dir):
 
 
 def test_json_dict_layout_is_renamed_to_spec_fields(tiny_data_dir):
-    examples, _ = load_examples(get_task("mnli"), "train", "en", DataSettings(data_dir=tiny_data_dir))
+    examples, _ = load_examples(get_task("mnli"), "train", "en", DataSettings(dir=tiny_data_dir))
     assert len(examples) == 24 and examples[0].uid.endswith("mnli/train.json[0]")
 
 
 def test_tsv_with_header_and_integer_labels(tiny_data_dir):
-    examples, _ = load_examples(get_task("sst2"), "train", "en", DataSettings(data_dir=tiny_data_dir))
+    examples, _ = load_examples(get_task("sst2"), "train", "en", DataSettings(dir=tiny_data_dir))
     assert [(ex.texts, ex.label) for ex in examples[:2]] == [(("good film",), 1), (("bad film",), 0)]
 
 
 def test_multiple_choice_folds_the_question_into_the_context(tiny_data_dir):
-    examples, _ = load_examples(get_task("xcopa"), "dev", "sw", DataSettings(data_dir=tiny_data_dir))
+    examples, _ = load_examples(get_task("xcopa"), "dev", "sw", DataSettings(dir=tiny_data_dir))
     assert examples[0].texts == ("the man is not happy What was the cause?",)
     assert examples[0].choices == ("it is raining today", "good film")
     assert [ex.label for ex in examples] == [0, 1]
@@ -45,13 +43,13 @@ def _append(path, text):
 def test_malformed_row_fails_with_file_and_line(tiny_data_dir):
     _append(tiny_data_dir / "xnli" / "dev-de.tsv", "only one field\tand two\n")
     with pytest.raises(XstiltsError, match=r"dev-de.tsv:4: malformed row: expected 3 tab-separated fields .* got 2"):
-        load_examples(get_task("xnli"), "dev", "de", DataSettings(data_dir=tiny_data_dir))
+        load_examples(get_task("xnli"), "dev", "de", DataSettings(dir=tiny_data_dir))
 
 
 def test_malformed_rows_can_be_skipped_and_are_counted(tiny_data_dir):
     _append(tiny_data_dir / "xnli" / "dev-de.tsv", "a\tb\n" + "a\tb\tmaybe\n")
     examples, report = load_examples(get_task("xnli"), "dev", "de",
-                                     DataSettings(data_dir=tiny_data_dir, bad_rows="skip"))
+                                     DataSettings(dir=tiny_data_dir, bad_rows="skip"))
     assert len(examples) == 3
     assert len(report.skipped) == 2
     assert "dev-de.tsv:5: label 'maybe' is not in the label list (entailment, neutral, contradiction" in report.skipped[1]
@@ -60,18 +58,19 @@ def test_malformed_rows_can_be_skipped_and_are_counted(tiny_data_dir):
 def test_label_outside_list_names_allowed_values(tiny_data_dir):
     _append(tiny_data_dir / "sst2" / "train.tsv", "odd\t7\n")
     with pytest.raises(XstiltsError, match=r"train.tsv:6: .*label 7 is not in the label list \(negative, positive or 0..1\)"):
-        load_examples(get_task("sst2"), "train", "en", DataSettings(data_dir=tiny_data_dir))
+        load_examples(get_task("sst2"), "train", "en", DataSettings(dir=tiny_data_dir))
 
 
 def test_bad_jsonl_line_is_reported(tiny_data_dir):
     _append(tiny_data_dir / "xcopa" / "val-sw.jsonl", "{not json\n")
     with pytest.raises(XstiltsError, match=r"val-sw.jsonl:3: malformed row: not valid JSON"):
-        load_examples(get_task("xcopa"), "dev", "sw", DataSettings(data_dir=tiny_data_dir))
+        load_examples(get_task("xcopa"), "dev", "sw", DataSettings(dir=tiny_data_dir))
 
 
 def test_missing_file_names_path_and_layout(tiny_data_dir):
-    with pytest.raises(XstiltsError, match=r"missing data file .*xnli/dev-fr.tsv .*expected layout <data-dir>/xnli/\{split\}-\{lang\}.tsv"):
-        load_examples(get_task("xnli"), "dev", "fr", DataSettings(data_dir=tiny_data_dir))
+    with pytest.raises(XstiltsError,
+                       match=r"missing data file .*xnli/dev-fr.tsv .*expected layout <data-dir>/xnli/\{split\}-\{lang\}.tsv"):
+        load_examples(get_task("xnli"), "dev", "fr", DataSettings(dir=tiny_data_dir))
 
 
 def test_local_source_without_data_dir_says_how_to_give_one():
@@ -154,7 +153,7 @@ def test_unreachable_hub_is_one_line_with_a_way_out(monkeypatch):
 
 
 def test_subset_is_seeded_and_aligned_across_parallel_files(tiny_data_dir):
-    examples, _ = load_examples(get_task("mnli"), "train", "en", DataSettings(data_dir=tiny_data_dir))
+    examples, _ = load_examples(get_task("mnli"), "train", "en", DataSettings(dir=tiny_data_dir))
     first = select_subset(examples, 5, seed=3)
     assert first == select_subset(examples, 5, seed=3)
     assert first != select_subset(examples, 5, seed=4)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from xstilts.data.registry import build_registry, builtin_spec_paths, get_task, registry, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.languages import LANGUAGE_INFO
-from xstilts.tasks.registry import build_registry, builtin_spec_paths, get_task, registry, resolve_languages
 
 PAPER_TASKS = {"mnli", "qqp", "sst2", "xnli", "pawsx", "copa", "xcopa"}
 # Phang et al.'s nine intermediate tasks, XTREME's nine targets and XTREME-R's additions.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from xstilts.tasks.example import Example
+from xstilts.data.registry import get_task
 from xstilts.formats import Collator, Feature, get_format
-from xstilts.training.features import encode
+from xstilts.formats.features import encode
+from xstilts.tasks.example import Example
 from xstilts.training.samplers import GROUP_BATCHES, BatchStream
 
 
@@ -19,11 +20,11 @@ def test_pairs_are_encoded_as_pairs_and_truncated(tiny_model_dir):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    (feature,) = encode([Example("x", ("the cat", "a dog"), 2)], tokenizer, "pair_classification", 64)
+    (feature,) = encode([Example("x", ("the cat", "a dog"), 2)], tokenizer, get_task("mnli"), 64)
     ids = feature.input_ids[0]
     assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.eos_token_id) == 3  # <s> A </s></s> B </s>
     (short,) = encode([Example("x", ("the cat sits on the mat", "a dog runs in the park"), 2)],
-                      tokenizer, "pair_classification", 6)
+                      tokenizer, get_task("mnli"), 6)
     assert len(short.input_ids[0]) == 6
 
 
@@ -67,31 +68,31 @@ def test_length_grouping_cuts_padding_and_keeps_every_example_once_per_epoch():
 def test_tokenized_features_are_cached_by_content(tiny_model_dir, tmp_path, monkeypatch):
     from transformers import AutoTokenizer
 
-    from xstilts.training import features as features_module
+    from xstilts.formats import features as features_module
 
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     examples = [Example("a", ("the cat", "a dog"), 2), Example("b", ("good film", "bad film"), 0)]
-    first = features_module.encode_cached(examples, tokenizer, "pair_classification", 32)
-    assert first == encode(examples, tokenizer, "pair_classification", 32)
+    first = features_module.encode_cached(examples, tokenizer, get_task("mnli"), 32)
+    assert first == encode(examples, tokenizer, get_task("mnli"), 32)
     assert len(list((tmp_path / "features").iterdir())) == 1
 
     def no_tokenizing(*args):
         raise AssertionError("a cache hit must not tokenize")
 
     monkeypatch.setattr(type(get_format("pair_classification")), "encode", no_tokenizing)
-    again = features_module.encode_cached(examples, tokenizer, "pair_classification", 32)
+    again = features_module.encode_cached(examples, tokenizer, get_task("mnli"), 32)
     assert again == first and all(type(f) is Feature and type(f.input_ids[0][0]) is int for f in again)
     # Equal examples made of other string objects (a new run re-reading the file) still hit.
     rebuilt = [Example(e.uid, tuple("".join(list(text)) for text in e.texts), e.label) for e in examples]
-    assert features_module.encode_cached(rebuilt, tokenizer, "pair_classification", 32) == first
+    assert features_module.encode_cached(rebuilt, tokenizer, get_task("mnli"), 32) == first
     monkeypatch.undo()
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
     changed = [Example("a", ("the cat", "a dog"), 1), examples[1]]
-    features_module.encode_cached(changed, tokenizer, "pair_classification", 32)
-    features_module.encode_cached(examples, tokenizer, "pair_classification", 3)
+    features_module.encode_cached(changed, tokenizer, get_task("mnli"), 32)
+    features_module.encode_cached(examples, tokenizer, get_task("mnli"), 3)
     features_module.encode_cached([Example("a", ("the cat", "a dog."), 2), examples[1]], tokenizer,
-                                  "pair_classification", 32)
+                                  get_task("mnli"), 32)
     assert len(list((tmp_path / "features").iterdir())) == 4  # label, length cap and text change the key
 
 
@@ -99,11 +100,11 @@ def test_cached_multiple_choice_features_come_back_unchanged(tiny_model_dir, tmp
     # Features of several sequences take the cache's other storage path.
     from transformers import AutoTokenizer
 
-    from xstilts.training import features as features_module
+    from xstilts.formats import features as features_module
 
     monkeypatch.setenv("XSTILTS_CACHE", str(tmp_path))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     examples = [Example("a", ("she reads",), 1, ("yes", "no")), Example("b", ("the cat",), 0, ("sits", "runs"))]
-    first = features_module.encode_cached(examples, tokenizer, "multiple_choice", 32)
-    assert features_module.encode_cached(examples, tokenizer, "multiple_choice", 32) == first
+    first = features_module.encode_cached(examples, tokenizer, get_task("xcopa"), 32)
+    assert features_module.encode_cached(examples, tokenizer, get_task("xcopa"), 32) == first
     assert len(first[0].input_ids) == 2

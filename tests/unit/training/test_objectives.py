@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from xstilts.data.registry import get_task
 from xstilts.models.multitask import build_model
-from xstilts.tasks.registry import get_task
 from xstilts.training.objectives import TrainingModule, masked_lm_head
 
 

@@ -33,8 +33,9 @@ def _pair():
     dense = Tiny()
     lazy = copy.deepcopy(dense)
     use_sparse_embedding_gradients(lazy)
-    groups = lambda m: [{"params": [m.embed.weight, m.out.weight], "weight_decay": 0.0},
-                        {"params": [m.out.bias], "weight_decay": 0.0}]
+    def groups(m):
+        return [{"params": [m.embed.weight, m.out.weight], "weight_decay": 0.0},
+                {"params": [m.out.bias], "weight_decay": 0.0}]
     return dense, lazy, torch.optim.AdamW(groups(dense), lr=0.1), LazyAdamW(groups(lazy), lr=0.1)
 
 

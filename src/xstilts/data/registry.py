@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -10,7 +9,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from xstilts.errors import XstiltsError
+from xstilts.errors import XstiltsError, did_you_mean
+from xstilts.formats import get_format
+from xstilts.metrics import METRICS
 from xstilts.tasks.spec import TaskSpec
 
 
@@ -20,15 +21,28 @@ def _first_error(err: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def checked_spec(data: dict) -> TaskSpec:
+    """A spec that parses and that the rest of the house accepts: its metrics exist and its
+    format can work with its inputs and labels. Raises ValidationError or ValueError."""
+    spec = TaskSpec.model_validate(data)
+    unknown_metrics = [m.name for m in spec.metrics if m.name not in METRICS]
+    if unknown_metrics:
+        raise ValueError(f"unknown metric(s) {unknown_metrics}; allowed: {', '.join(sorted(METRICS))}")
+    get_format(spec.format).check_spec(spec)
+    return spec
+
+
 def load_spec_file(path: Path) -> TaskSpec:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise XstiltsError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     try:
-        return TaskSpec.model_validate(data)
+        return checked_spec(data)
     except ValidationError as exc:
         raise XstiltsError(f"{path}: invalid task spec at {_first_error(exc)}") from None
+    except ValueError as exc:
+        raise XstiltsError(f"{path}: invalid task spec: {exc}") from None
 
 
 def build_registry(paths: list[Path]) -> dict[str, TaskSpec]:
@@ -70,9 +84,7 @@ def registry() -> dict[str, TaskSpec]:
 def get_task(name: str) -> TaskSpec:
     tasks = registry()
     if name not in tasks:
-        near = difflib.get_close_matches(name, tasks, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise XstiltsError(f"unknown task '{name}'.{hint} Known tasks: {', '.join(sorted(tasks))}")
+        raise XstiltsError(f"unknown task '{name}'.{did_you_mean(name, tasks)} Known tasks: {', '.join(sorted(tasks))}")
     return tasks[name]
 
 

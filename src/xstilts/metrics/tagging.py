@@ -18,7 +18,7 @@ predicted chunk at all the score is 0, as seqeval (and so XTREME) gives.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 TagSequences = Sequence[Sequence[str]]
 

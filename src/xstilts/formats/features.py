@@ -15,20 +15,14 @@ from xstilts.tasks.example import Example
 from xstilts.tasks.spec import TaskSpec
 
 
-def _format_of(task: TaskSpec | str) -> tuple[Format, TaskSpec | None]:
-    """A task spec, or a bare format name for text that belongs to no task (MLM sentences)."""
-    return (get_format(task), None) if isinstance(task, str) else (get_format(task.format), task)
-
-
-def encode(examples: list[Example], tokenizer, task: TaskSpec | str, max_length: int) -> list[Feature]:
-    fmt, spec = _format_of(task)
-    return fmt.encode(spec, examples, tokenizer, max_length)
+def encode(examples: list[Example], tokenizer, spec: TaskSpec, max_length: int) -> list[Feature]:
+    return get_format(spec.format).encode(spec, examples, tokenizer, max_length)
 
 
 # Part of every cache key: bump it when a feature's layout changes, so old files are ignored.
 _CACHE_FORMAT = 4
 
-_tokenizer_fingerprints: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
+_tokenizer_fingerprints: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -40,12 +34,24 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return _tokenizer_fingerprints[tokenizer]
 
 
-def encode_cached(examples: list[Example], tokenizer, task: TaskSpec | str, max_length: int) -> list[Feature]:
+def encode_cached(examples: list[Example], tokenizer, spec: TaskSpec, max_length: int) -> list[Feature]:
     """`encode`, remembered on disk under a hash of the tokenizer, the format's settings, the
     length cap and the examples' content, so a second run on the same data skips tokenization
     and a change to any of them can never return stale ids."""
-    fmt, spec = _format_of(task)
-    key = fmt.cache_key(spec) if spec is not None else fmt.name
+    fmt = get_format(spec.format)
+    return _cached(fmt, spec, fmt.cache_key(spec), examples, tokenizer, max_length)
+
+
+def encode_sentences_cached(sentences: list[str], tokenizer, max_length: int) -> list[Feature]:
+    """Unlabeled sentences of no task (continued MLM), one feature each: token ids as a
+    single-sentence classification task would have them."""
+    fmt = get_format("single_classification")
+    examples = [Example(f"text[{i}]", (text,), 0) for i, text in enumerate(sentences)]
+    return _cached(fmt, None, fmt.name, examples, tokenizer, max_length)
+
+
+def _cached(fmt: Format, spec: TaskSpec | None, key: str, examples: list[Example], tokenizer,
+            max_length: int) -> list[Feature]:
     digest = hashlib.sha256(f"{_CACHE_FORMAT}|{tokenizer_fingerprint(tokenizer)}|{key}|{max_length}".encode())
     # pickle: a value's bytes decode back to it, so different examples never share a key (equal
     # ones may differ only in pickle's memo, a harmless miss); 3x faster than repr.

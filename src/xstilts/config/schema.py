@@ -1,25 +1,15 @@
-"""An experiment is one YAML file validated here; defaults live in the schema.
+"""The experiment schema: every key a config file may hold, with its type and default.
 
 Phases form an ordered list: each training phase (`train`: one task, `multitask`: several
 interleaved tasks) starts from the model the previous one wrote, each `evaluate` phase scores the
-latest model. A `curriculum` phase is resolved before anything runs: a sequential one becomes
-one training phase per stage, an interleaved one a `multitask` phase, and `order: permutations`
-one experiment per order of its stages.
-
-A study file is an experiment plus `variants: {name: {dotted.key: value, ...}}`: one run per
-variant, named `<name>-<variant>`, so runs that should differ in one thing share everything else.
+latest model. A `curriculum` phase is resolved before anything runs (see `curriculum.py`).
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
-import itertools
-import os
 import re
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -31,26 +21,17 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     Tag,
-    ValidationError,
     model_validator,
 )
 
-from xstilts.errors import XstiltsError
+from xstilts.data.loading import DataSettings
+from xstilts.errors import repeated
 from xstilts.languages import LANGUAGE_INFO
 from xstilts.tasks.spec import Split
-
-DATA_DIR_ENV = "XSTILTS_DATA_DIR"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class DataConfig(_Strict):
-    # auto: packaged demo files, else local files when a data dir is given, else the Hub.
-    source: Literal["auto", "local", "hub"] = "auto"
-    dir: Path | None = None
-    bad_rows: Literal["fail", "skip"] = "fail"
 
 
 # ---------------------------------------------------------------- what a training phase learns
@@ -69,7 +50,7 @@ class TaskEntry(_Strict):
     translated_dir: Path | None = None
 
     @model_validator(mode="after")
-    def _known_languages(self) -> "TaskEntry":
+    def _known_languages(self) -> TaskEntry:
         unknown = [lang for lang in self.train_languages or [] if lang not in LANGUAGE_INFO]
         if unknown:
             raise ValueError(f"unknown language code(s) {', '.join(unknown)}; use ISO 639-1 codes such as de, sw")
@@ -109,14 +90,14 @@ class FixedSampler(_Strict):
     weights: dict[str, Annotated[float, Field(ge=0)]]
 
     @model_validator(mode="after")
-    def _some_weight(self) -> "FixedSampler":
+    def _some_weight(self) -> FixedSampler:
         if not any(self.weights.values()):
             raise ValueError("at least one task needs a weight above 0")
         return self
 
 
 SamplerConfig = Annotated[
-    Union[UniformSampler, ProportionalSampler, TemperatureSampler, FixedSampler], Field(discriminator="type")
+    UniformSampler | ProportionalSampler | TemperatureSampler | FixedSampler, Field(discriminator="type")
 ]
 
 
@@ -178,7 +159,7 @@ class TrainingOptions(_Strict):
     curve: CurveConfig | None = None
 
     @model_validator(mode="after")
-    def _one_embedding_mode(self) -> "TrainingOptions":
+    def _one_embedding_mode(self) -> TrainingOptions:
         if self.freeze_embeddings:
             self.sparse_embedding_updates = False  # nothing to update
         return self
@@ -194,15 +175,14 @@ class TrainPhase(TrainingOptions, TaskEntry):
     stage_of: str | None = None  # the curriculum phase this stage was resolved from
 
     @model_validator(mode="after")
-    def _one_length(self) -> "TrainPhase":
+    def _one_length(self) -> TrainPhase:
         if self.epochs is not None and self.budget is not None:
             raise ValueError("give either epochs or budget, not both")
         return self
 
 
 def _check_unique_tasks(entries: list[TaskEntry]) -> None:
-    names = [e.task for e in entries]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = repeated(e.task for e in entries)
     if dupes:
         raise ValueError(f"a task appears more than once: {', '.join(dupes)}; "
                          "mix languages of one task with its train_languages")
@@ -229,7 +209,7 @@ class MultiTaskPhase(TrainingOptions):
     stage_of: str | None = None
 
     @model_validator(mode="after")
-    def _tasks(self) -> "MultiTaskPhase":
+    def _tasks(self) -> MultiTaskPhase:
         _check_unique_tasks(self.tasks)
         _check_fixed_weights(self.sampler, [t.task for t in self.tasks])
         return self
@@ -275,7 +255,7 @@ class CurriculumPhase(TrainingOptions):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CurriculumPhase":
+    def _consistent(self) -> CurriculumPhase:
         entries = [e for stage in self.tasks for e in stage]
         _check_unique_tasks(entries)
         _check_fixed_weights(self.sampler, [e.task for e in entries])
@@ -317,12 +297,10 @@ _TAGGED_MODELS: dict[str, type[BaseModel]] = {
 }
 
 Phase = Annotated[
-    Union[
-        Annotated[TrainPhase, Tag("train")],
-        Annotated[EvaluatePhase, Tag("evaluate")],
-        Annotated[MultiTaskPhase, Tag("multitask")],
-        Annotated[CurriculumPhase, Tag("curriculum")],
-    ],
+    Annotated[TrainPhase, Tag("train")]
+    | Annotated[EvaluatePhase, Tag("evaluate")]
+    | Annotated[MultiTaskPhase, Tag("multitask")]
+    | Annotated[CurriculumPhase, Tag("curriculum")],
     Discriminator(_phase_kind),
 ]
 TrainingPhase = TrainPhase | MultiTaskPhase
@@ -341,13 +319,12 @@ class ExperimentConfig(_Strict):
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     log_with: list[Literal["tensorboard", "mlflow"]] = []
     output_dir: Path = Path("runs")
-    data: DataConfig = DataConfig()
+    data: DataSettings = DataSettings()
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_phase_names(self) -> "ExperimentConfig":
-        names = [p.name for p in self.phases]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+    def _unique_phase_names(self) -> ExperimentConfig:
+        dupes = repeated(p.name for p in self.phases)
         if dupes:
             raise ValueError(f"phase names must be unique; repeated: {', '.join(dupes)}")
         return self
@@ -362,218 +339,3 @@ def phase_entries(phase: TrainingPhase, where: str) -> list[tuple[TaskEntry, str
     if isinstance(phase, MultiTaskPhase):
         return [(entry, f"{where}.tasks.{i}") for i, entry in enumerate(phase.tasks)]
     return [(phase, where)]
-
-
-# ---------------------------------------------------------------- one-line errors
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The schema class that owns the last key of an error location (for 'allowed: ...')."""
-    model: type[BaseModel] | None = ExperimentConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if part in _TAGGED_MODELS:
-            model = _TAGGED_MODELS[part]
-            continue
-        field = model.model_fields.get(part) if model else None
-        if field is None:
-            return None
-        # A union of models has no single owner; its tag is the next part of the location.
-        models = _models_in(field.annotation)
-        model = models[0] if len(models) == 1 else None
-    return model
-
-
-def describe_validation_error(err: ValidationError, source: str) -> str:
-    """One line: where (file and config path), what is wrong, what is allowed."""
-    # Unknown keys first: a typo explains the other errors it causes.
-    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if p not in _TAGGED_MODELS)
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        owner = _model_at(first["loc"])
-        allowed = sorted(owner.model_fields) if owner else []
-        near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        return f"{source}: unknown key '{where}'.{hint} Allowed here: {', '.join(allowed)}"
-    got = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
-    more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
-    return f"{source}: {where}: {first['msg']}{got}{more}"
-
-
-# ---------------------------------------------------------------- overrides
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    if "=" not in text:
-        raise XstiltsError(f"--set '{text}': expected key=value, e.g. --set seed=1 or --set phases.0.lr=1e-4")
-    key, value = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
-
-
-def apply_override(data: dict[str, Any], path: list[str], value: Any, flag: str = "--set") -> None:
-    node: Any = data
-    for part in path[:-1]:
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise XstiltsError(f"{flag} {'.'.join(path)}: '{part}' is not an index of a list of {len(node)}")
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
-    last = path[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise XstiltsError(f"{flag} {'.'.join(path)}: '{last}' is not an index of a list of {len(node)}")
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-# ---------------------------------------------------------------- curricula
-
-
-def split_budget(budget: int, shares: list[float]) -> list[int]:
-    """Whole numbers of examples in proportion to `shares` that add up to `budget` exactly
-    (largest remainders get the leftover examples, earlier stages first on ties)."""
-    total = sum(shares)
-    exact = [budget * s / total for s in shares]
-    parts = [int(x) for x in exact]
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(exact[i] - parts[i]), i))
-    for i in by_remainder[: budget - sum(parts)]:
-        parts[i] += 1
-    return parts
-
-
-def _stage_label(stage: list[TaskEntry]) -> str:
-    return "+".join(e.task for e in stage)
-
-
-def _resolve_curriculum(cur: CurriculumPhase) -> list[dict[str, Any]]:
-    """The training phases a (non-permutation) curriculum stands for, as config dicts."""
-    options = cur.model_dump(include=set(TrainingOptions.model_fields))
-    entries = [e for stage in cur.tasks for e in stage]
-    if cur.curve is not None and cur.curve.tasks is None:
-        # Every stage scores every task of the curriculum: forgetting of earlier ones included.
-        options["curve"] = {**options["curve"], "tasks": [e.task for e in entries]}
-    sampler = cur.sampler.model_dump()
-    if cur.order == "interleaved":
-        return [{**options, "kind": "multitask", "name": cur.name, "tasks": [e.model_dump() for e in entries],
-                 "sampler": sampler, "budget": cur.budget, "stage_of": cur.name}]
-    phases = []
-    budgets = split_budget(cur.budget, cur.shares or [1.0] * len(cur.tasks))
-    for number, (stage, budget) in enumerate(zip(cur.tasks, budgets), start=1):
-        name = f"{cur.name}-{number}-{_stage_label(stage)}"
-        if len(stage) == 1:
-            phases.append({**options, **stage[0].model_dump(), "kind": "train", "name": name,
-                           "budget": budget, "stage_of": cur.name})
-        else:
-            group_sampler = sampler
-            if sampler["type"] == "fixed":  # the group's own tasks' weights
-                group_sampler = {**sampler, "weights": {e.task: sampler["weights"][e.task] for e in stage}}
-            phases.append({**options, "kind": "multitask", "name": name, "tasks": [e.model_dump() for e in stage],
-                           "sampler": group_sampler, "budget": budget, "stage_of": cur.name})
-    return phases
-
-
-def resolve_curricula(cfg: ExperimentConfig, source: str) -> list[ExperimentConfig]:
-    """One experiment per order of each `permutations` curriculum, with every curriculum
-    replaced by the training phases it stands for (their budgets written out)."""
-    curricula = [i for i, p in enumerate(cfg.phases) if isinstance(p, CurriculumPhase)]
-    choices = [list(itertools.permutations(cfg.phases[i].tasks)) if cfg.phases[i].order == "permutations"
-               else [cfg.phases[i].tasks] for i in curricula]
-    resolved = []
-    for orders in itertools.product(*choices):
-        data = cfg.model_dump(mode="json")
-        suffix = []
-        phases: list[Any] = []
-        for i, phase in enumerate(cfg.phases):
-            if i not in curricula:
-                phases.append(data["phases"][i])
-                continue
-            stages = list(orders[curricula.index(i)])
-            if phase.order == "permutations":
-                suffix += [_stage_label(s) for s in stages]
-            ordered = phase.model_copy(update={"tasks": stages,
-                                               "order": "interleaved" if phase.order == "interleaved" else "sequential"})
-            phases += _resolve_curriculum(ordered)
-        data["phases"] = phases
-        data["name"] = "-".join([cfg.name, *suffix])
-        resolved.append(_validate(data, source))
-    return resolved
-
-
-# ---------------------------------------------------------------- loading
-
-
-def _validate(data: dict[str, Any], source: str) -> ExperimentConfig:
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise XstiltsError(describe_validation_error(exc, source)) from None
-
-
-def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """(source label, variant name, config dict) per variant of a study file; the file itself otherwise."""
-    variants = data.pop("variants", None)
-    if variants is None:
-        return [(str(path), None, data)]
-    if not isinstance(variants, dict) or not variants or not all(isinstance(v, dict) for v in variants.values()):
-        raise XstiltsError(f"{path}: variants: expected a mapping of variant name -> {{dotted.key: value}}, "
-                           "e.g. variants: {proportional: {phases.0.order: interleaved}}")
-    out = []
-    for name, overrides in variants.items():
-        variant = copy.deepcopy(data)
-        for key, value in overrides.items():
-            apply_override(variant, str(key).split("."), value, flag=f"{path}: variants.{name}:")
-        out.append((f"{path} (variant {name})", str(name), variant))
-    return out
-
-
-def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
-    """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
-    fill the data dir (flag > env > file), validate, resolve curricula: the runs a file stands for."""
-    path = Path(path)
-    if not path.is_file():
-        raise XstiltsError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise XstiltsError(f"{place}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise XstiltsError(f"{path}: expected a mapping of config keys at the top level")
-    experiments = []
-    for source, variant_name, variant in _variants(data, path):
-        for text in overrides:
-            apply_override(variant, *parse_override(text))
-        if variant_name is not None:
-            variant["name"] = f"{variant.get('name')}-{variant_name}"
-        if data_dir is not None:
-            variant.setdefault("data", {})["dir"] = str(data_dir)
-        elif os.environ.get(DATA_DIR_ENV) and not (variant.get("data") or {}).get("dir"):
-            variant.setdefault("data", {})["dir"] = os.environ[DATA_DIR_ENV]
-        experiments += resolve_curricula(_validate(variant, source), source)
-    names = [e.name for e in experiments]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise XstiltsError(f"{path}: several runs would be named {', '.join(dupes)}; give the variants other names")
-    return experiments
-
-
-def load_config(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> ExperimentConfig:
-    """The one experiment a config file stands for (see `load_experiments` for files with
-    variants or permuted curricula)."""
-    experiments = load_experiments(path, overrides, data_dir)
-    if len(experiments) != 1:
-        raise XstiltsError(f"{path} stands for {len(experiments)} runs ({', '.join(e.name for e in experiments)}); "
-                           "run it with `xstilts run`, which runs them in turn")
-    return experiments[0]

@@ -21,7 +21,8 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from xstilts.errors import XstiltsError
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from xstilts.evaluation.qa_metrics import QA_METRICS
-from xstilts.evaluation.retrieval import RETRIEVAL_METRICS
-from xstilts.evaluation.tagging_metrics import TAGGING_METRICS
+from xstilts.metrics.qa import QA_METRICS
+from xstilts.metrics.retrieval import RETRIEVAL_METRICS
+from xstilts.metrics.tagging import TAGGING_METRICS
 
 
 def accuracy(labels: Sequence[int], predictions: Sequence[int], lang: str | None = None) -> float:

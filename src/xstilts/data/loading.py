@@ -7,16 +7,20 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import random
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.io import gc_paused
 from xstilts.languages import LANGUAGE_INFO
-from xstilts.tasks.bitext import bitext_files, bitext_rows
+from xstilts.data.bitext import bitext_files, bitext_rows
 from xstilts.tasks.example import BadRow, Example
 from xstilts.tasks.spec import SPLIT_PART, HubSource, LocalSource, PackagedSource, Split, TaskSpec
 
@@ -24,10 +28,14 @@ BadRowPolicy = Literal["fail", "skip"]
 SourceChoice = Literal["auto", "local", "hub"]
 
 
-@dataclass(frozen=True)
-class DataSettings:
+class DataSettings(BaseModel):
+    """Where a run's data comes from: the `data:` key of a config, and what loading receives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # auto: packaged demo files, else local files when a data dir is given, else the Hub.
     source: SourceChoice = "auto"
-    data_dir: Path | None = None
+    dir: Path | None = None
     bad_rows: BadRowPolicy = "fail"
 
 
@@ -224,7 +232,7 @@ def _local_split_rows(spec: TaskSpec, source: LocalSource, paths: list[Path], sp
 
 def hub_rows(spec: TaskSpec, source: HubSource, split: Split, lang: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a Hub dataset through `datasets.load_dataset` (the path real users take)."""
-    import datasets
+    import datasets  # imported where used: 2 s, and only the Hub path needs it
 
     if split not in source.splits:
         raise XstiltsError(
@@ -269,6 +277,20 @@ def hub_rows(spec: TaskSpec, source: HubSource, split: Split, lang: str) -> Iter
             yield f"hub:{source.dataset}/{config}/{hub_split}[{index}]", row
 
 
+def translated_spec(spec: TaskSpec) -> TaskSpec:
+    """`spec` reading translated training files: its file layout under another directory, with
+    `-<lang>` before the extension when the English file names no language (mnli/train.json ->
+    mnli/train-de.json), as XTREME names its per-language files."""
+    layout = spec.source("local") or spec.source("packaged")
+    if layout is None:
+        raise XstiltsError(f"task '{spec.name}' has no file layout to read translated training data with; "
+                           f"its sources: {', '.join(s.kind for s in spec.sources)}")
+    file = layout.file if "{lang}" in layout.file else re.sub(r"(\.[^./]+)$", r"-{lang}\1", layout.file)
+    source = LocalSource(file=file, splits=layout.splits, columns=layout.columns, rename=layout.rename,
+                         layout=layout.layout)
+    return spec.model_copy(update={"sources": [source]})
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -277,14 +299,14 @@ def _pick_source(spec: TaskSpec, settings: DataSettings):
     if wanted == "auto":
         if spec.source("packaged"):
             return spec.source("packaged")
-        if settings.data_dir is not None and spec.source("local"):
+        if settings.dir is not None and spec.source("local"):
             return spec.source("local")
         wanted = "hub" if spec.source("hub") else "local"
     source = spec.source(wanted) or (spec.source("packaged") if wanted == "local" else None)
     if source is None:
         kinds = ", ".join(s.kind for s in spec.sources)
         raise XstiltsError(f"task '{spec.name}' has no '{wanted}' source; available: {kinds}")
-    if source.kind == "local" and settings.data_dir is None:
+    if source.kind == "local" and settings.dir is None:
         raise XstiltsError(
             f"task '{spec.name}' reads local files but no data directory was given; "
             "pass --data-dir DIR or set XSTILTS_DATA_DIR"
@@ -296,7 +318,7 @@ def check_available(spec: TaskSpec, split: Split, lang: str, settings: DataSetti
     """Fail now, not hours into a run, when a local file a phase will read is missing."""
     source = _pick_source(spec, settings)
     if not isinstance(source, HubSource):
-        root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.data_dir)
+        root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.dir)
         _local_paths(spec, source, root, split, lang)
 
 
@@ -311,7 +333,7 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
         rows = hub_rows(spec, source, split, lang)
         origin = f"hub:{source.dataset}"
     else:
-        root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.data_dir)
+        root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.dir)
         paths = _local_paths(spec, source, root, split, lang)
         rows = _local_split_rows(spec, source, paths, split, lang)
         origin = " + ".join(map(str, paths))
@@ -340,7 +362,5 @@ def select_subset(examples: list[Example], limit: int | None, seed: int) -> list
     languages) select the same rows, so every language is scored on the same items."""
     if limit is None or limit >= len(examples):
         return examples
-    import random
-
     keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in keep]

@@ -8,7 +8,7 @@ file), so results never depend on the order a sort or a top-k kernel happens to 
 
 from __future__ import annotations
 
-from typing import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 
 import torch
 

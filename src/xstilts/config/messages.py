@@ -1,0 +1,51 @@
+"""Validation errors as one line: where (file and config key path), what is wrong, what is allowed."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from xstilts.config.schema import _TAGGED_MODELS, ExperimentConfig
+from xstilts.errors import did_you_mean
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema class that owns the last key of an error location (for 'allowed: ...')."""
+    model: type[BaseModel] | None = ExperimentConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if part in _TAGGED_MODELS:
+            model = _TAGGED_MODELS[part]
+            continue
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return None
+        # A union of models has no single owner; its tag is the next part of the location.
+        models = _models_in(field.annotation)
+        model = models[0] if len(models) == 1 else None
+    return model
+
+
+def describe_validation_error(err: ValidationError, source: str) -> str:
+    """One line: where (file and config path), what is wrong, what is allowed."""
+    # Unknown keys first: a typo explains the other errors it causes.
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if p not in _TAGGED_MODELS)
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(first["loc"])
+        allowed = sorted(owner.model_fields) if owner else []
+        return f"{source}: unknown key '{where}'.{did_you_mean(loc[-1], allowed)} Allowed here: {', '.join(allowed)}"
+    got = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+    more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
+    return f"{source}: {where}: {first['msg']}{got}{more}"

@@ -1,0 +1,221 @@
+"""The resolved run plan: a validated config with every name looked up once.
+
+`plan_run` turns an `ExperimentConfig` into what the phases, evaluations, curves and attacks
+work from: each task's spec and the spec of the task whose data trains it (xnli <- mnli), the
+languages an `all` stands for, the data settings, the MLM text files and the run directory.
+Nothing downstream looks a task or language name up again. Building the plan checks names and
+cross-key rules (one line, with the config key path); `check_files` then checks that every file
+a phase will read is there, before the first step.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+from xstilts.config.schema import (
+    CurveConfig,
+    EvaluatePhase,
+    ExperimentConfig,
+    MaskedLMConfig,
+    TaskEntry,
+    TrainingPhase,
+    phase_entries,
+)
+from xstilts.data.loading import DataSettings, check_available, translated_spec
+from xstilts.data.registry import get_task, resolve_languages
+from xstilts.errors import XstiltsError
+from xstilts.formats import get_format
+from xstilts.tasks.spec import Split, TaskSpec
+
+
+def train_spec_of(spec: TaskSpec) -> TaskSpec:
+    """The task whose English training data trains `spec` (xnli -> mnli, as in XTREME)."""
+    return get_task(spec.train_task) if spec.train_task else spec
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """One language of a task's training data, and where it is read from."""
+
+    spec: TaskSpec  # the spec whose files are read (a translated layout for translate-train)
+    language: str
+    data: DataSettings
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One task a training phase learns."""
+
+    entry: TaskEntry
+    spec: TaskSpec  # the task trained: its head, and the name it is reported under
+    train_spec: TaskSpec  # whose data trains it
+    sources: tuple[TrainingSource, ...]
+    where: str  # its key path in the config, for errors
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class ScoredSetPlan:
+    """One set a phase scores: a task's split in one language, with the head of `spec`."""
+
+    spec: TaskSpec  # scored with this task's head and metrics
+    data_spec: TaskSpec  # whose files hold the examples (a curve task's training task's dev set)
+    split: Split
+    language: str
+
+
+@dataclass(frozen=True)
+class CurvePlan:
+    config: CurveConfig
+    dev_sets: tuple[ScoredSetPlan, ...]  # English dev set of each curve task
+    target: TaskSpec | None
+    target_sets: tuple[ScoredSetPlan, ...]  # the target task per zero-shot language
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    index: int
+    config: TrainingPhase | EvaluatePhase
+    dir: Path
+    tasks: tuple[TaskPlan, ...] = ()  # training phases
+    curve: CurvePlan | None = None
+    spec: TaskSpec | None = None  # evaluate phases: the task scored ...
+    languages: tuple[str, ...] = ()  # ... in these languages
+
+    @property
+    def where(self) -> str:
+        return f"phases.{self.index}"
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def training(self) -> bool:
+        return not isinstance(self.config, EvaluatePhase)
+
+    @property
+    def selects_higher(self) -> bool:
+        """Dev selection keeps the largest score, or the smallest for a loss-like metric."""
+        return self.tasks[0].spec.metrics[0].higher_is_better
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    config: ExperimentConfig
+    run_dir: Path
+    phases: tuple[PhasePlan, ...]
+
+    @property
+    def data(self) -> DataSettings:
+        return self.config.data
+
+    @property
+    def task_versions(self) -> dict[str, int]:
+        specs = [spec for p in self.phases for spec in ([t.spec for t in p.tasks] or [p.spec])]
+        return {spec.name: spec.version for spec in specs}
+
+    def check_files(self) -> None:
+        """Every file any phase will read exists, before the first step."""
+        for phase in self.phases:
+            if phase.spec is not None:
+                for lang in phase.languages:
+                    check_available(phase.spec, phase.config.split, lang, self.data)
+            for task in phase.tasks:
+                check_task_files(task)
+            if phase.curve is not None:
+                for scored in phase.curve.dev_sets + phase.curve.target_sets:
+                    check_available(scored.data_spec, scored.split, scored.language, self.data)
+            if phase.training and phase.config.mlm:
+                mlm_text_files(phase.config.mlm, phase.where)
+
+
+def mlm_text_files(cfg: MaskedLMConfig, where: str) -> tuple[Path, ...]:
+    """The files `mlm.files` names (globs expanded, sorted) but `mlm.exclude`; each pattern
+    must leave at least one file."""
+    files: list[Path] = []
+    for pattern in cfg.files:
+        matches = [Path(m) for m in sorted(glob.glob(pattern))
+                   if not any(fnmatch.fnmatch(Path(m).name, e) for e in cfg.exclude)]
+        if not matches:
+            raise XstiltsError(f"{where}.mlm.files: '{pattern}' matches no file" + (" not excluded" if cfg.exclude else ""))
+        files += matches
+    return tuple(files)
+
+
+def check_task_files(task: TaskPlan) -> None:
+    for source in task.sources:
+        check_available(source.spec, "train", source.language, source.data)
+
+
+def task_plan(entry: TaskEntry, data: DataSettings, where: str) -> TaskPlan:
+    spec = _task(entry.task, f"{where}.task")
+    train_spec = train_spec_of(spec)
+    own = train_spec.train_language
+    sources = []
+    for lang in entry.train_languages or [own]:
+        if lang == own:
+            sources.append(TrainingSource(train_spec, lang, data))
+        elif entry.translated_dir is None:
+            example = translated_spec(train_spec).source("local").file.format(split="train", lang=lang)
+            raise XstiltsError(f"{where}.train_languages: '{lang}' is not task '{train_spec.name}''s own training "
+                               f"language ({own}); give translated_dir, a folder with {example}")
+        else:
+            translated = DataSettings(source="local", dir=entry.translated_dir, bad_rows=data.bad_rows)
+            sources.append(TrainingSource(translated_spec(train_spec), lang, translated))
+    return TaskPlan(entry, spec, train_spec, tuple(sources), where)
+
+
+def _task(name: str, where: str) -> TaskSpec:
+    try:
+        return get_task(name)
+    except XstiltsError as exc:
+        raise XstiltsError(f"{where}: {exc}") from None
+
+
+def _curve_plan(cfg: CurveConfig, phase_tasks: list[str], where: str) -> CurvePlan:
+    dev_sets = []
+    for i, name in enumerate(cfg.tasks or phase_tasks):
+        spec = _task(name, f"{where}.curve.tasks.{i}")
+        train_spec = train_spec_of(spec)
+        # Scored with the curve task's head (xnli's is mnli's), on its training task's dev set.
+        dev_sets.append(ScoredSetPlan(spec, train_spec, "dev", train_spec.train_language))
+    target = _task(cfg.target, f"{where}.curve.target") if cfg.target else None
+    target_sets = ()
+    if target is not None:
+        target_sets = tuple(ScoredSetPlan(target, target, cfg.split, lang)
+                            for lang in resolve_languages(target, cfg.languages, f"{where}.curve.languages"))
+    return CurvePlan(cfg, tuple(dev_sets), target, target_sets)
+
+
+def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings) -> PhasePlan:
+    where = f"phases.{index}"
+    phase_dir = run_dir / phase.name
+    if isinstance(phase, EvaluatePhase):
+        spec = _task(phase.task, f"{where}.task")
+        if phase.layer is not None and get_format(spec.format).has_head:
+            raise XstiltsError(f"{where}.layer: task '{spec.name}' is scored by its head; `layer` is for "
+                               "tasks scored from encoder states (retrieval: tatoeba, bucc2018, ...)")
+        languages = resolve_languages(spec, phase.languages, f"{where}.languages")
+        return PhasePlan(index, phase, phase_dir, spec=spec, languages=tuple(languages))
+    tasks = tuple(task_plan(entry, data, place) for entry, place in phase_entries(phase, where))
+    directions = {t.spec.metrics[0].higher_is_better for t in tasks}
+    if len(directions) > 1:
+        raise XstiltsError(f"{where}: the tasks' dev metrics disagree on whether higher is better "
+                           f"({', '.join(f'{t.name}: {t.spec.metrics[0].name}' for t in tasks)}); "
+                           "train them in separate phases")
+    curve = _curve_plan(phase.curve, [t.name for t in tasks], where) if phase.curve else None
+    return PhasePlan(index, phase, phase_dir, tasks=tasks, curve=curve)
+
+
+def plan_run(cfg: ExperimentConfig) -> RunPlan:
+    """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
+    run_dir = cfg.output_dir / cfg.name
+    phases = tuple(_phase_plan(i, phase, run_dir, cfg.data) for i, phase in enumerate(cfg.phases))
+    return RunPlan(cfg, run_dir, phases)

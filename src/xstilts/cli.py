@@ -206,7 +206,9 @@ def attack(
         chosen = build_perturbations(perturbations, set_, {"seed": seed, "strength": strength,
                                                            "query_budget": query_budget})
     data_dir = data_dir_from(data_dir, (config.get("data") or {}).get("dir"))
-    options = AttackOptions(task=task, languages=parse_languages(languages), perturbations=chosen, split=split,  # type: ignore[arg-type]
+    spec = _task_option(task)
+    options = AttackOptions(spec=spec, languages=resolve_languages(spec, parse_languages(languages), "--languages"),
+                            perturbations=chosen, split=split,  # type: ignore[arg-type]
                             max_examples=max_examples, seed=seed, max_length=config.get("max_length", 128),
                             batch_size=batch_size, dictionaries=dictionary or None,
                             data=DataSettings(dir=data_dir), reuse=reused,

@@ -23,7 +23,6 @@ import torch
 
 from xstilts.console import console, progress_bar
 from xstilts.data.loading import DataSettings, check_available, load_examples, select_subset
-from xstilts.data.registry import get_task, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xstilts.models.multitask import is_saved_model, load_model
@@ -42,8 +41,8 @@ from xstilts.tasks.spec import Split, TaskSpec
 
 @dataclass
 class AttackOptions:
-    task: str
-    languages: list[str] | str = "all"
+    spec: TaskSpec  # the task perturbed, resolved by the caller ...
+    languages: list[str]  # ... in these of its languages
     perturbations: list[Perturbation] = field(default_factory=list)
     split: Split = "dev"
     max_examples: int | None = None
@@ -128,7 +127,7 @@ class _Attack:
     def __init__(self, model_dir: Path, options: AttackOptions, out_dir: Path):
         self.started = time.perf_counter()
         self.model_dir, self.options, self.out_dir = model_dir, options, out_dir
-        self.spec = get_task(options.task)
+        self.spec = options.spec
         self.reuse = options.reuse
         self.set_dir = out_dir / "perturbed"
         self.results: dict[str, dict] = {}
@@ -140,7 +139,7 @@ class _Attack:
         spec, reuse, options = self.spec, self.reuse, self.options
         if reuse is not None and reuse.task != spec.name:
             raise XstiltsError(f"--reuse {reuse.root} holds task '{reuse.task}', not '{spec.name}'")
-        self.languages = resolve_languages(spec, options.languages, "--languages")
+        self.languages = options.languages
         if reuse is not None:
             missing = [lang for lang in self.languages if lang not in reuse.manifest["languages"]]
             if missing:

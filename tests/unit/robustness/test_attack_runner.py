@@ -13,6 +13,7 @@ import pytest
 from robustness_helpers import DICTIONARIES, make_run, read_jsonl
 
 from xstilts.data.loading import DataSettings
+from xstilts.data.registry import get_task
 from xstilts.errors import XstiltsError
 from xstilts.robustness import attack as attack_module
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack
@@ -27,7 +28,7 @@ def _options(data_dir: Path, names: str = NAMES, task: str = "xnli", languages=(
     perturbations = kw.pop("perturbations", None) or build_perturbations(
         names, ["textfooler.min_similarity=-1", "textfooler.frequent_words_kept=0"] if "textfooler" in names else [],
         {"seed": 42, "strength": 0.3, "query_budget": 20})
-    return AttackOptions(task=task, languages=list(languages), perturbations=perturbations, seed=42, max_length=32,
+    return AttackOptions(spec=get_task(task), languages=list(languages), perturbations=perturbations, seed=42, max_length=32,
                          dictionaries=[DICTIONARIES], data=DataSettings(dir=data_dir), **kw)
 
 

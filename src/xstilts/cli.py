@@ -258,6 +258,8 @@ def score(
         raise XstiltsError(f"--split {split!r}: allowed: dev, test")
     result = score_submission(predictions, labels, benchmark, split)
     results_console.print(scores_table(result))
+    for note in result["notes"]:  # missing answers, subsets, scores evaluate.py cannot compute
+        console.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     if json_out is not None:
         write_json_atomic(json_out, result)
         console.print(f"scores in {json_out}")

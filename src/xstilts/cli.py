@@ -133,7 +133,10 @@ def eval_(
     settings = eval_settings(checkpoint, max_length, seed, bad_rows, data_dir)
     console.print(f"settings: {settings.origin}", markup=False, highlight=False)
     model, tokenizer = load_model(checkpoint)
-    accelerator = Accelerator(mixed_precision=settings.mixed_precision)
+    try:
+        accelerator = Accelerator(mixed_precision=settings.mixed_precision)
+    except ValueError as exc:  # e.g. fp16 on a machine without a GPU
+        raise XstiltsError(f"mixed_precision {settings.mixed_precision}: {str(exc).splitlines()[0]}") from None
     model.to(accelerator.device)
     out = out or checkpoint.parent / f"eval-{task}-{split}"
     shutil.rmtree(out / "scores", ignore_errors=True)  # an explicit eval always recomputes

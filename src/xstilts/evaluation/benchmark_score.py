@@ -154,8 +154,7 @@ def _subset(predictions: Path) -> dict | None:
     if not path.is_file():
         return None
     subset = _json(path)
-    rows, total = subset.get("rows") if isinstance(subset, dict) else None, subset.get("total") \
-        if isinstance(subset, dict) else None
+    rows, total = (subset.get("rows"), subset.get("total")) if isinstance(subset, dict) else (None, None)
     if not (isinstance(total, int) and isinstance(rows, list)
             and all(isinstance(r, int) and 0 <= r < total for r in rows)):
         raise XstiltsError(f'{path}: expected {{"rows": [label row numbers, 0-based, below total], "total": '

@@ -16,6 +16,7 @@ import yaml
 from experiment_files import experiment_config
 from xstilts.config import load_config
 from xstilts.config.loading import eval_settings
+from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import BENCHMARKS, BenchmarkTask, score_submission
 
 REPO = Path(__file__).resolve().parents[3]
@@ -111,5 +112,16 @@ def test_score_reads_a_subset_against_the_matching_label_rows(tmp_path, monkeypa
     assert result["tasks"]["cls"]["score"] == 0.5 and result["tasks"]["tags"]["score"] == 1.0
     assert any("a subset run: scored on the 2 of 4 label rows it predicts" in note for note in result["notes"])
     (pred / "cls" / "test-de.subset.json").write_text(json.dumps({"rows": [1, 3], "total": 5, "ids": []}))
-    with pytest.raises(Exception, match=r"a subset of 5 rows, but .*g/cls/test-de.tsv has 4"):
+    with pytest.raises(XstiltsError, match=r"a subset of 5 rows, but .*g/cls/test-de.tsv has 4"):
         score_submission(pred, gold, "one")
+
+
+def test_a_subset_of_a_retrieval_task_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(BENCHMARKS, "one", (BenchmarkTask("tatoeba", "retrieval", ("de",), "lines", ("accuracy",)),))
+    for side in ("p", "g"):
+        (tmp_path / side / "tatoeba").mkdir(parents=True)
+        (tmp_path / side / "tatoeba" / "test-de.tsv").write_text("0\n1\n")
+    (tmp_path / "p" / "tatoeba" / "test-de.subset.json").write_text(json.dumps({"rows": [0, 1], "total": 9}))
+    with pytest.raises(XstiltsError, match=r"test-de.subset.json: a subset run of task 'tatoeba' cannot be scored "
+                                        r"against the full labels"):
+        score_submission(tmp_path / "p", tmp_path / "g", "one")

@@ -131,7 +131,7 @@ def eval_(
     spec = _task_option(task)
     langs = resolve_languages(spec, cfg.languages, "--languages")
     settings = eval_settings(checkpoint, max_length, seed, bad_rows, data_dir)
-    console.print(f"settings: {settings.origin}", markup=False, highlight=False)
+    console.print(f"settings: {settings.origin}", markup=False, highlight=False, soft_wrap=True)
     model, tokenizer = load_model(checkpoint)
     try:
         accelerator = Accelerator(mixed_precision=settings.mixed_precision)

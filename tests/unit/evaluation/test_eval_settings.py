@@ -75,8 +75,8 @@ def test_eval_scores_a_runs_model_as_the_run_did(tmp_path, tiny_model_dir, tiny_
     result = _xstilts("eval", str(run / "train" / "model"), "--task", "xnli", "--languages", "en",
                       "--max-examples", "4")
     assert result.returncode == 0, result.stderr
-    assert f"max_length 6, seed 3, mixed_precision no, bad_rows fail: from the run's {run / 'config.yaml'}" \
-        in "".join(result.stderr.split("\n"))
+    assert f"settings: max_length 6, seed 3, mixed_precision no, bad_rows fail: from the run's {run / 'config.yaml'}" \
+        in result.stderr.splitlines()
     evaluated = (run / "train" / "eval-xnli-dev" / "predictions" / "xnli" / "dev-en.jsonl").read_text()
     assert evaluated == (run / "zero-shot" / "predictions" / "xnli" / "dev-en.jsonl").read_text()
 

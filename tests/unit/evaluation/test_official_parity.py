@@ -462,14 +462,17 @@ def test_bucc_threshold_extraction_and_f1_with_repeats_and_ties(n_cases=1500):
         def candidates():
             pairs = list({(f"s{rng.randint(0, 9)}", f"t{rng.randint(0, 9)}") for _ in range(rng.randint(1, 12))})
             rng.shuffle(pairs)
-            # Few distinct scores: many ties.
-            return {pair: rng.choice([0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25]) for pair in pairs}
+            # Few distinct scores: many ties; and a tail of low-scoring pairs (never gold below),
+            # so that the best cut mostly falls before the last candidate.
+            scores = {pair: rng.choice([0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25]) for pair in pairs}
+            scores.update({(f"low{i}", f"low{i}"): rng.choice([0.3, 0.4]) for i in range(rng.randint(0, 4))})
+            return scores
 
         dev, test = candidates(), candidates()
-        dev_gold = {p for p in dev if rng.random() < 0.5}
+        dev_gold = {p for p in dev if p[0].startswith("s") and rng.random() < 0.5}
         if rng.random() < 0.3 or not dev_gold:
             dev_gold.add(("s99", "t99"))  # a gold pair never mined
-        test_gold = {p for p in test if rng.random() < 0.5} or {("s99", "t99")}
+        test_gold = {p for p in test if p[0].startswith("s") and rng.random() < 0.5} or {("s99", "t99")}
         official_threshold, crashed = official_bucc_threshold(dev, dev_gold)
         crashes += crashed
         threshold = best_threshold(list(dev.items()), dev_gold)

@@ -121,16 +121,16 @@ def eval_(
 
 
 
-    try:
-        cfg = EvaluatePhase(kind="evaluate", name="eval", task=task, split=split, languages=parse_languages(languages),
-                            max_examples=max_examples)
-    except ValidationError as exc:
-        raise XstiltsError(describe_validation_error(exc, "xstilts eval")) from None
     if bad_rows not in (None, "fail", "skip"):
         raise XstiltsError(f"--bad-rows {bad_rows!r}: allowed: fail, skip")
+    settings = eval_settings(checkpoint, task, max_length, seed, bad_rows, data_dir)
+    try:
+        cfg = EvaluatePhase(kind="evaluate", name="eval", task=task, split=split, languages=parse_languages(languages),
+                            max_examples=max_examples, layer=settings.layer)
+    except ValidationError as exc:
+        raise XstiltsError(describe_validation_error(exc, "xstilts eval")) from None
     spec = _task_option(task)
     langs = resolve_languages(spec, cfg.languages, "--languages")
-    settings = eval_settings(checkpoint, max_length, seed, bad_rows, data_dir)
     console.print(f"settings: {settings.origin}", markup=False, highlight=False, soft_wrap=True)
     model, tokenizer = load_model(checkpoint)
     try:

@@ -107,6 +107,7 @@ class EvalSettings(NamedTuple):
     seed: int  # of the max_examples subset
     mixed_precision: str
     data: DataSettings
+    layer: int | None  # retrieval's embedding layer: the run's last evaluate phase of the task sets it
     origin: str  # where they came from, said on the terminal
 
 
@@ -119,15 +120,17 @@ def saved_run_config(model_dir: Path) -> tuple[ExperimentConfig, Path] | None:
     return _validate(yaml.safe_load(saved.read_text(encoding="utf-8")) or {}, str(saved)), saved
 
 
-def eval_settings(model_dir: Path, max_length: int | None = None, seed: int | None = None,
+def eval_settings(model_dir: Path, task: str, max_length: int | None = None, seed: int | None = None,
                   bad_rows: str | None = None, data_dir: Path | None = None) -> EvalSettings:
     """Every setting that changes a model's scores, taken from the run the model belongs to (so
     that `eval` scores it as the run did), each replaced by the user's value when one is given;
     the schema's defaults for a model outside a run."""
     found = saved_run_config(model_dir)
+    layer = None
     if found:
         run = found[0]
         run_values = (run.max_length, run.seed, run.mixed_precision, run.data)
+        layer = next((p.layer for p in reversed(run.phases) if p.kind == "evaluate" and p.task == task), None)
     else:
         fields = ExperimentConfig.model_fields
         run_values = (fields["max_length"].default, fields["seed"].default, fields["mixed_precision"].default,
@@ -139,12 +142,14 @@ def eval_settings(model_dir: Path, max_length: int | None = None, seed: int | No
         mixed_precision=run_precision,
         data=DataSettings(source=run_data.source, dir=data_dir_from(data_dir, run_data.dir),
                           bad_rows=bad_rows or run_data.bad_rows),
+        layer=layer,
         origin="",
     )
     overridden = [f"--{name.replace('_', '-')}" for name, value in
                   (("max_length", max_length), ("seed", seed), ("bad_rows", bad_rows)) if value is not None]
     described = (f"max_length {settings.max_length}, seed {settings.seed}, mixed_precision "
-                 f"{settings.mixed_precision}, bad_rows {settings.data.bad_rows}")
+                 f"{settings.mixed_precision}, bad_rows {settings.data.bad_rows}"
+                 + (f", layer {layer}" if layer is not None else ""))
     origin = f"from the run's {found[1]}" if found else "defaults (the model is not in a run folder)"
     return settings._replace(origin=f"{described}: {origin}"
                              + (f", except {', '.join(overridden)}" if overridden else ""))

@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 def _saved_run(tmp_path: Path, **settings) -> Path:
     """runs/r/config.yaml as a run saves it, and the path of one of its models."""
-    config = load_config(experiment_config(tmp_path, "r", tmp_path / "model", tmp_path / "data",
-                                           "  - {name: train, task: xnli}\n", seed=7, max_length=9))
+    config = load_config(experiment_config(tmp_path, "r", tmp_path / "model", tmp_path / "data", """\
+  - {name: train, task: xnli}
+  - {name: retrieval, kind: evaluate, task: tatoeba, layer: 1}
+""", seed=7, max_length=9))
     config = config.model_copy(update=settings)
     run = tmp_path / "runs" / "r"
     (run / "train" / "model").mkdir(parents=True)
@@ -36,12 +38,14 @@ def _saved_run(tmp_path: Path, **settings) -> Path:
 def test_a_runs_model_is_evaluated_with_the_runs_settings(tmp_path, monkeypatch):
     monkeypatch.delenv("XSTILTS_DATA_DIR", raising=False)
     model = _saved_run(tmp_path)
-    settings = eval_settings(model)
-    assert (settings.max_length, settings.seed, settings.mixed_precision) == (9, 7, "no")
+    settings = eval_settings(model, "xnli")
+    assert (settings.max_length, settings.seed, settings.mixed_precision, settings.layer) == (9, 7, "no", None)
     assert settings.data.dir == tmp_path / "data" and settings.data.bad_rows == "fail"
     assert settings.origin.endswith(f"from the run's {tmp_path / 'runs' / 'r' / 'config.yaml'}")
     # What the user gives wins, and is said.
-    settings = eval_settings(model, max_length=128, bad_rows="skip", data_dir=tmp_path / "other")
+    # Retrieval embeds from the layer the run's evaluate phase of the task used.
+    assert eval_settings(model, "tatoeba").layer == 1 and "layer 1: from the run's" in eval_settings(model, "tatoeba").origin
+    settings = eval_settings(model, "xnli", max_length=128, bad_rows="skip", data_dir=tmp_path / "other")
     assert (settings.max_length, settings.seed, settings.data.bad_rows) == (128, 7, "skip")
     assert settings.data.dir == tmp_path / "other"
     assert settings.origin.endswith("except --max-length, --bad-rows")
@@ -49,7 +53,7 @@ def test_a_runs_model_is_evaluated_with_the_runs_settings(tmp_path, monkeypatch)
 
 def test_a_model_outside_a_run_gets_the_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("XSTILTS_DATA_DIR", str(tmp_path / "env"))
-    settings = eval_settings(tmp_path / "somewhere" / "model")
+    settings = eval_settings(tmp_path / "somewhere" / "model", "xnli")
     assert (settings.max_length, settings.seed, settings.mixed_precision) == (128, 42, "no")
     assert settings.data.dir == tmp_path / "env"
     assert "not in a run folder" in settings.origin

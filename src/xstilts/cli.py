@@ -17,6 +17,7 @@ from rich.table import Table
 from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
 from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, load_experiments
+from xstilts.config.loading import eval_settings
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
 from xstilts.data.registry import get_task, registry, resolve_languages
@@ -109,31 +110,39 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     max_examples: Annotated[int | None, typer.Option(help="Score a seeded subset per language.")] = None,
-    max_length: int = 128,
-    seed: int = 42,
-    bad_rows: Annotated[str, typer.Option(help="fail or skip (skipped rows are counted).")] = "fail",
+    max_length: Annotated[int | None, typer.Option(help="Default: the run's (runs/<run>/config.yaml), else 128.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the subset. Default: the run's, else 42.")] = None,
+    bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted). "
+                                                      "Default: the run's, else fail.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where predictions go (default: beside the model).")] = None,
 ) -> None:
-    """Evaluate a saved model zero-shot on the languages of a task."""
+    """Evaluate a saved model zero-shot on the languages of a task. A model of a run
+    (runs/<run>/<phase>/model) is encoded and scored with the run's own settings unless overridden."""
 
 
 
+    if bad_rows not in (None, "fail", "skip"):
+        raise XstiltsError(f"--bad-rows {bad_rows!r}: allowed: fail, skip")
+    settings = eval_settings(checkpoint, task, max_length, seed, bad_rows, data_dir)
     try:
         cfg = EvaluatePhase(kind="evaluate", name="eval", task=task, split=split, languages=parse_languages(languages),
-                            max_examples=max_examples)
+                            max_examples=max_examples, layer=settings.layer)
     except ValidationError as exc:
         raise XstiltsError(describe_validation_error(exc, "xstilts eval")) from None
-    if bad_rows not in ("fail", "skip"):
-        raise XstiltsError(f"--bad-rows {bad_rows!r}: allowed: fail, skip")
     spec = _task_option(task)
     langs = resolve_languages(spec, cfg.languages, "--languages")
-    data = DataSettings(dir=data_dir_from(data_dir), bad_rows=bad_rows)
+    console.print(f"settings: {settings.origin}", markup=False, highlight=False, soft_wrap=True)
     model, tokenizer = load_model(checkpoint)
-    device = default_device()
-    model.to(device)
+    try:
+        accelerator = Accelerator(mixed_precision=settings.mixed_precision)
+    except ValueError as exc:  # e.g. fp16 on a machine without a GPU
+        raise XstiltsError(f"mixed_precision {settings.mixed_precision}: {str(exc).splitlines()[0]}") from None
+    model.to(accelerator.device)
     out = out or checkpoint.parent / f"eval-{task}-{split}"
     shutil.rmtree(out / "scores", ignore_errors=True)  # an explicit eval always recomputes
-    metrics = evaluate_languages(model, tokenizer, spec, langs, cfg, out, data, seed, max_length, device)
+    with accelerator.autocast():  # the run's precision, as its evaluate phases ran
+        metrics = evaluate_languages(model, tokenizer, spec, langs, cfg, out, settings.data, settings.seed,
+                                     settings.max_length, accelerator.device)
     write_json_atomic(out / "metrics.json", metrics)
     results_console.print(language_table(str(checkpoint), metrics))
     console.print(f"predictions in {out}")
@@ -260,6 +269,8 @@ def score(
         raise XstiltsError(f"--split {split!r}: allowed: dev, test")
     result = score_submission(predictions, labels, benchmark, split)
     results_console.print(scores_table(result))
+    for note in result["notes"]:  # missing answers, subsets, scores evaluate.py cannot compute
+        console.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     if json_out is not None:
         write_json_atomic(json_out, result)
         console.print(f"scores in {json_out}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
@@ -19,6 +19,7 @@ from xstilts.config.curriculum import resolve_curricula
 from xstilts.config.messages import describe_validation_error
 from xstilts.config.overrides import apply_override, parse_override
 from xstilts.config.schema import ExperimentConfig
+from xstilts.data.loading import DataSettings
 from xstilts.errors import XstiltsError, repeated
 
 DATA_DIR_ENV = "XSTILTS_DATA_DIR"
@@ -97,3 +98,58 @@ def load_config(path: Path, overrides: list[str] = (), data_dir: Path | None = N
         raise XstiltsError(f"{path} stands for {len(experiments)} runs ({', '.join(e.name for e in experiments)}); "
                            "run it with `xstilts run`, which runs them in turn")
     return experiments[0]
+
+
+class EvalSettings(NamedTuple):
+    """How `xstilts eval` encodes and scores: a run's own settings unless the user overrides them."""
+
+    max_length: int
+    seed: int  # of the max_examples subset
+    mixed_precision: str
+    data: DataSettings
+    layer: int | None  # retrieval's embedding layer: the run's last evaluate phase of the task sets it
+    origin: str  # where they came from, said on the terminal
+
+
+def saved_run_config(model_dir: Path) -> tuple[ExperimentConfig, Path] | None:
+    """The config a run saved (runs/<run>/config.yaml) for one of its models
+    (runs/<run>/<phase>/model), or None for a model outside a run."""
+    saved = Path(model_dir).resolve().parent.parent / "config.yaml"
+    if not saved.is_file():
+        return None
+    return _validate(yaml.safe_load(saved.read_text(encoding="utf-8")) or {}, str(saved)), saved
+
+
+def eval_settings(model_dir: Path, task: str, max_length: int | None = None, seed: int | None = None,
+                  bad_rows: str | None = None, data_dir: Path | None = None) -> EvalSettings:
+    """Every setting that changes a model's scores, taken from the run the model belongs to (so
+    that `eval` scores it as the run did), each replaced by the user's value when one is given;
+    the schema's defaults for a model outside a run."""
+    found = saved_run_config(model_dir)
+    layer = None
+    if found:
+        run = found[0]
+        run_values = (run.max_length, run.seed, run.mixed_precision, run.data)
+        layer = next((p.layer for p in reversed(run.phases) if p.kind == "evaluate" and p.task == task), None)
+    else:
+        fields = ExperimentConfig.model_fields
+        run_values = (fields["max_length"].default, fields["seed"].default, fields["mixed_precision"].default,
+                      DataSettings())
+    run_max_length, run_seed, run_precision, run_data = run_values
+    settings = EvalSettings(
+        max_length=run_max_length if max_length is None else max_length,
+        seed=run_seed if seed is None else seed,
+        mixed_precision=run_precision,
+        data=DataSettings(source=run_data.source, dir=data_dir_from(data_dir, run_data.dir),
+                          bad_rows=bad_rows or run_data.bad_rows),
+        layer=layer,
+        origin="",
+    )
+    overridden = [f"--{name.replace('_', '-')}" for name, value in
+                  (("max_length", max_length), ("seed", seed), ("bad_rows", bad_rows)) if value is not None]
+    described = (f"max_length {settings.max_length}, seed {settings.seed}, mixed_precision "
+                 f"{settings.mixed_precision}, bad_rows {settings.data.bad_rows}"
+                 + (f", layer {layer}" if layer is not None else ""))
+    origin = f"from the run's {found[1]}" if found else "defaults (the model is not in a run folder)"
+    return settings._replace(origin=f"{described}: {origin}"
+                             + (f", except {', '.join(overridden)}" if overridden else ""))

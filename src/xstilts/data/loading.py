@@ -357,10 +357,16 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
     return examples, report
 
 
+def subset_positions(count: int, limit: int | None, seed: int) -> list[int] | None:
+    """The positions (in file order) a seeded subset of `limit` of `count` examples keeps; None
+    when it keeps them all."""
+    if limit is None or limit >= count:
+        return None
+    return sorted(random.Random(seed).sample(range(count), limit))
+
+
 def select_subset(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
     """A seeded random subset of `limit` examples, kept in file order. Parallel files (XNLI's
     languages) select the same rows, so every language is scored on the same items."""
-    if limit is None or limit >= len(examples):
-        return examples
-    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
-    return [examples[i] for i in keep]
+    keep = subset_positions(len(examples), limit, seed)
+    return examples if keep is None else [examples[i] for i in keep]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
-from xstilts.data.loading import DataSettings, LoadReport, load_examples, select_subset
+from xstilts.data.loading import DataSettings, LoadReport, load_examples, subset_positions
 from xstilts.formats import EvaluationResult, Feature, Format, get_format
 from xstilts.formats.features import encode, encode_cached
 from xstilts.models.multitask import MultiTaskModel
@@ -20,6 +21,13 @@ from xstilts.tasks.example import Example
 from xstilts.tasks.spec import Split, TaskSpec
 
 EVAL_BATCH_SIZE = 64
+
+
+class Subset(NamedTuple):
+    """Which examples of a file a `max_examples` subset kept."""
+
+    positions: list[int]  # of the kept examples among the file's, in file order
+    total: int  # examples in the file
 
 
 @dataclass
@@ -32,13 +40,18 @@ class ScoredSet:
     features: list[Feature]
     pad_id: int
     report: LoadReport = field(default_factory=lambda: LoadReport(origin="given examples"))
+    subset: Subset | None = None  # None: every example of the file
 
     @classmethod
     def load(cls, spec: TaskSpec, split: Split, language: str, data: DataSettings, max_examples: int | None,
              seed: int, tokenizer, max_length: int, data_spec: TaskSpec | None = None) -> ScoredSet:
         """A seeded subset of the examples of `data_spec`'s files (default: `spec`'s), scored as `spec`."""
         examples, report = load_examples(data_spec or spec, split, language, data)
-        return cls.of(spec, language, select_subset(examples, max_examples, seed), tokenizer, max_length, report)
+        kept = subset_positions(len(examples), max_examples, seed)
+        scored = cls.of(spec, language, examples if kept is None else [examples[i] for i in kept], tokenizer,
+                        max_length, report)
+        scored.subset = None if kept is None else Subset(kept, len(examples))
+        return scored
 
     @classmethod
     def of(cls, spec: TaskSpec, language: str, examples: list[Example], tokenizer, max_length: int,

@@ -1,9 +1,10 @@
 """Evaluate a trained model on every requested language of a task (zero-shot transfer).
 
 Writes `predictions/<task>/<split>-<lang>.jsonl` (one row per example), the same predictions as
-an XTREME submission file `xtreme/<task>/<split>-<lang>.<tsv|json>` (what `xstilts score` and
-XTREME's evaluate.py read), and `scores/<task>/<split>-<lang>.json` per language as it goes, so
-an interrupted evaluation resumes at the first language without scores.
+an XTREME submission file `xtreme/<task>/<split>-<lang>.<tsv|jsonl|json>` (what `xstilts score` and
+XTREME's evaluate.py read; for a `max_examples` subset also `<split>-<lang>.subset.json`: the label
+rows and ids of its predictions), and `scores/<task>/<split>-<lang>.json` per language as it goes,
+so an interrupted evaluation resumes at the first language without scores.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from xstilts.config import EvaluatePhase
 from xstilts.console import progress_bar
 from xstilts.data.loading import DataSettings
+from xstilts.evaluation.benchmark_score import subset_file
 from xstilts.evaluation.scored_set import ScoredSet
 from xstilts.formats import get_format
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
@@ -55,8 +57,14 @@ def evaluate_languages(
             write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", result.records)
             submission = scored.format.submission(spec, scored.examples, result.predictions)
             if submission is not None:
-                write_text_atomic(out_dir / "xtreme" / spec.name / f"{cfg.split}-{lang}.{submission.suffix}",
-                                  submission.text)
+                submission_path = out_dir / "xtreme" / spec.name / f"{cfg.split}-{lang}.{submission.suffix}"
+                write_text_atomic(submission_path, submission.text)
+                subset_path = subset_file(submission_path)
+                if scored.subset is not None:  # which label rows these predictions are for (`xstilts score`)
+                    write_json_atomic(subset_path, {"rows": scored.subset.positions, "total": scored.subset.total,
+                                                    "ids": [ex.uid for ex in scored.examples]})
+                else:
+                    subset_path.unlink(missing_ok=True)  # from an earlier subset run into the same folder
             write_json_atomic(score_file, scores)
             per_language[lang] = scores
     return summarize(spec.name, spec.version, cfg.split, spec.train_language,

@@ -54,7 +54,7 @@ class SubmissionFile(NamedTuple):
     """One language's predictions as an XTREME submission file, `<task>/test-<lang>.<suffix>`
     (what google-research/xtreme's evaluate.py and `xstilts score` read)."""
 
-    suffix: str  # tsv (classification, tagging, retrieval pairs/indices) or json (QA, ranked ids)
+    suffix: str  # tsv (classification, tagging, retrieval pairs/indices), jsonl (XCOPA) or json (QA, ranked ids)
     text: str
 
 

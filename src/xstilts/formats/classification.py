@@ -4,6 +4,7 @@ best. Heads read the pooled sentence vector."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -48,6 +49,9 @@ class _LabelledFormat(Format):
                 for ex, p, o in zip(examples, predictions, outputs)]
 
     def submission(self, spec, examples, predictions):
+        if spec.submission_file == "jsonl":  # XTREME-R's XCOPA: {"label": index}, with the example's id
+            return SubmissionFile("jsonl", "".join(json.dumps({"id": ex.uid, "label": p}, ensure_ascii=False) + "\n"
+                                                   for ex, p in zip(examples, predictions)))
         # One predicted label per line, as XTREME's label files write labels.
         names = spec.submission_labels or spec.labels
         return SubmissionFile("tsv", "".join(f"{names[p]}\n" for p in predictions))

@@ -18,7 +18,7 @@ def accuracy(labels: Sequence[int], predictions: Sequence[int], lang: str | None
 # name -> metric(golds, predictions, language): a spec's `metrics` names keys of this table.
 # The language matters to metrics whose normalisation depends on it (MLQA's answer matching).
 METRICS: dict[str, Callable[..., float]] = {"accuracy": accuracy}
-METRICS.update(QA_METRICS)  # exact_match, f1 and their MLQA variants
+METRICS.update(QA_METRICS)  # exact_match, f1 (SQuAD v1.1) and their MLQA and SQuAD v2.0 variants
 METRICS.update(TAGGING_METRICS)  # span_f1 (XTREME's PAN-X and UD-POS score), token_accuracy
 METRICS.update(RETRIEVAL_METRICS)  # bucc_f1 (BUCC), map_at_20 (LAReQA, Mewsli-X); Tatoeba: accuracy
 

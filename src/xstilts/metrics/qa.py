@@ -2,17 +2,23 @@
 answers (the best-matching gold counts), averaged over questions as fractions (0..1, like
 accuracy; the official scripts print percentages).
 
-Two normalisations, chosen by metric name:
+Each benchmark's own official rules, chosen by metric name:
 
-- `exact_match` / `f1`: the official SQuAD scripts' (lowercase; drop ASCII punctuation and the
-  English articles a/an/the; split on whitespace), whatever the language. XTREME scores SQuAD,
-  XQuAD and TyDiQA-GoldP this way.
-- `mlqa_exact_match` / `mlqa_f1`: the official MLQA script's, which depends on the answer's
-  language: Unicode punctuation, each language's articles, and Chinese split into characters.
+- `exact_match` / `f1`: SQuAD v1.1's `evaluate-v1.1.py` (XTREME's `third_party/evaluate_squad.py`),
+  which XTREME uses for SQuAD, XQuAD and TyDiQA-GoldP: lowercase; drop ASCII punctuation and the
+  English articles a/an/the; split on whitespace, whatever the language. Every gold answer
+  counts, also one that normalises to nothing (it matches an empty prediction exactly, with F1
+  0: F1 is 0 whenever no token is shared).
+- `mlqa_exact_match` / `mlqa_f1`: MLQA's `mlqa_evaluation_v1.py` (XTREME's
+  `third_party/evaluate_mlqa.py`): the same as v1.1 but normalised by the answer's language
+  (Unicode punctuation, each language's articles, Chinese split into characters).
+- `squad_v2_exact_match` / `squad_v2_f1`: the official SQuAD 2.0 script: golds that normalise to
+  nothing are dropped; a question left without golds is answered correctly (EM and F1 1) only by
+  a prediction that normalises to nothing (the decoder predicts "" for "no answer").
 
-No answer (SQuAD 2.0): as in the official SQuAD 2.0 script, golds that normalise to nothing are
-dropped; a question left without golds is answered correctly only by a prediction that normalises
-to nothing (the decoder predicts "" for "no answer").
+A prediction of None is a question without one (`xstilts score` on a submission that leaves a
+question out): v1.1 and MLQA score it 0 and count it; the SQuAD 2.0 script leaves it out of the
+mean.
 """
 
 from __future__ import annotations
@@ -80,9 +86,8 @@ def _answer_texts(gold: Sequence[Any]) -> list[str]:
     return [answer if isinstance(answer, str) else answer[0] for answer in gold]
 
 
-def _f1(predicted: Tokens, gold: Tokens) -> float:
-    if not predicted or not gold:
-        return float(predicted == gold)
+def _shared_token_f1(predicted: Tokens, gold: Tokens) -> float:
+    """v1.1's and MLQA's F1: 0 without a shared token, even when both are empty."""
     same = sum((Counter(predicted) & Counter(gold)).values())
     if same == 0:
         return 0.0
@@ -90,38 +95,69 @@ def _f1(predicted: Tokens, gold: Tokens) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
-               golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> float:
-    if len(golds) != len(predictions) or not golds:
-        raise ValueError("QA metrics need equally long, non-empty gold and prediction lists")
-    total = 0.0
-    for gold, prediction in zip(golds, predictions):
-        gold_tokens = [tokens for tokens in (normalise(t, lang) for t in _answer_texts(gold)) if tokens] or [[]]
-        predicted = normalise(prediction, lang)
-        total += max(score(predicted, tokens) for tokens in gold_tokens)
-    return total / len(golds)
+def _squad_v2_f1(predicted: Tokens, gold: Tokens) -> float:
+    """SQuAD 2.0's F1: an empty side scores 1 only against another empty side."""
+    if not predicted or not gold:
+        return float(predicted == gold)
+    return _shared_token_f1(predicted, gold)
 
 
 def _exact(predicted: Tokens, gold: Tokens) -> float:
     return float(predicted == gold)
 
 
-def exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str | None = None) -> float:
+def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
+               golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str,
+               squad_v2: bool = False) -> float:
+    if len(golds) != len(predictions) or not golds:
+        raise ValueError("QA metrics need equally long, non-empty gold and prediction lists")
+    total, counted = 0.0, 0
+    for gold, prediction in zip(golds, predictions):
+        if prediction is None:
+            counted += not squad_v2  # v1.1 and MLQA: scored 0; SQuAD 2.0: left out of the mean
+            continue
+        texts = _answer_texts(gold)
+        if squad_v2:
+            gold_tokens = [tokens for tokens in (normalise(t, lang) for t in texts) if tokens] or [[]]
+        elif texts:
+            gold_tokens = [normalise(t, lang) for t in texts]
+        else:
+            raise ValueError("a question without gold answers: SQuAD v1.1 and MLQA rules need at least one "
+                             "(no-answer questions are scored with squad_v2_exact_match / squad_v2_f1)")
+        predicted = normalise(prediction, lang)
+        total += max(score(predicted, tokens) for tokens in gold_tokens)
+        counted += 1
+    if not counted:
+        raise ValueError("no question has a prediction")
+    return total / counted
+
+
+def exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str | None = None) -> float:
     return _mean_best(_exact, squad_tokens, golds, predictions, lang)
 
 
-def f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str | None = None) -> float:
-    return _mean_best(_f1, squad_tokens, golds, predictions, lang)
+def f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str | None = None) -> float:
+    return _mean_best(_shared_token_f1, squad_tokens, golds, predictions, lang)
 
 
-def mlqa_exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> float:
+def mlqa_exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str) -> float:
     return _mean_best(_exact, mlqa_tokens, golds, predictions, lang)
 
 
-def mlqa_f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> float:
-    return _mean_best(_f1, mlqa_tokens, golds, predictions, lang)
+def mlqa_f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str) -> float:
+    return _mean_best(_shared_token_f1, mlqa_tokens, golds, predictions, lang)
+
+
+def squad_v2_exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None],
+                         lang: str | None = None) -> float:
+    return _mean_best(_exact, squad_tokens, golds, predictions, lang, squad_v2=True)
+
+
+def squad_v2_f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str | None = None) -> float:
+    return _mean_best(_squad_v2_f1, squad_tokens, golds, predictions, lang, squad_v2=True)
 
 
 QA_METRICS: dict[str, Callable[..., float]] = {
     "exact_match": exact_match, "f1": f1, "mlqa_exact_match": mlqa_exact_match, "mlqa_f1": mlqa_f1,
+    "squad_v2_exact_match": squad_v2_exact_match, "squad_v2_f1": squad_v2_f1,
 }

@@ -82,34 +82,37 @@ def mine_candidates(sources: torch.Tensor, targets: torch.Tensor,
 
 
 def pair_scores(gold: Collection[Hashable], extracted: Collection[Hashable]) -> tuple[float, float, float]:
-    """(precision, recall, F1) of extracted pairs against gold pairs; 0 where undefined."""
-    correct = len(set(gold) & set(extracted))
-    precision = correct / len(extracted) if extracted else 0.0
-    recall = correct / len(gold) if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
-    return precision, recall, f1
+    """(precision, recall, F1) of the set of extracted pairs against the set of gold pairs, as
+    XTREME's evaluate.py scores BUCC (a pair listed twice counts once); 0 where undefined."""
+    gold, extracted = set(gold), set(extracted)
+    correct = len(gold & extracted)
+    if not correct:
+        return 0.0, 0.0, 0.0
+    precision, recall = correct / len(extracted), correct / len(gold)
+    return precision, recall, 2 * precision * recall / (precision + recall)
 
 
 def best_threshold(candidates: Sequence[tuple[Hashable, float]], gold: Collection[Hashable]) -> float:
-    """The score threshold (keep candidates scoring at least it) with the best F1 against
-    `gold`, as XTREME's `bucc_optimize`: halfway between the last kept score and the next.
-
-    Cuts fall only between different scores (equal scores are kept or dropped together), and
-    the first best cut wins. With no correct candidate at all the threshold is 0.
+    """The score threshold (keep candidates scoring at least it) that XTREME's `bucc_optimize`
+    chooses against `gold`: candidates sorted by score (stably: equal scores keep their order),
+    the first cut with the best F1 wins, and the threshold is halfway between the last kept
+    score and the next one. As there, a cut may fall inside a run of equal scores (its
+    threshold is then that score, which keeps the whole run); with no correct candidate the
+    threshold is 0. Where the official loop would read past the last candidate (the best cut
+    keeps them all) and crash, the threshold is the last score: every candidate is kept.
     """
     items = sorted(candidates, key=lambda c: -c[1])
     gold = set(gold)
     best_f1, threshold, correct = 0.0, 0.0, 0
     for kept, (pair, score) in enumerate(items, start=1):
         correct += pair in gold
-        next_score = items[kept][1] if kept < len(items) else None
-        if next_score == score or not correct:
+        if not correct:
             continue
         precision, recall = correct / kept, correct / len(gold)
         f1 = 2 * precision * recall / (precision + recall)
         if f1 > best_f1:
             best_f1 = f1
-            threshold = score if next_score is None else (score + next_score) / 2
+            threshold = (score + items[kept][1]) / 2 if kept < len(items) else score
     return threshold
 
 

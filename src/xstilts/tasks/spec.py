@@ -134,6 +134,9 @@ class TaskSpec(_Strict):
     # The labels as XTREME's label files write them, when they differ from `labels` (PAWS-X's
     # 0/1): what a run's `xtreme/` submission files contain.
     submission_labels: list[str] | None = None
+    # How XTREME's label files of a labelled task are laid out: `tsv`, one label per line, or
+    # `jsonl`, one JSON object per line whose `label` is the answer's index (XTREME-R's XCOPA).
+    submission_file: Literal["tsv", "jsonl"] = "tsv"
     inputs: Inputs
     languages: list[str] = Field(min_length=1)
     train_language: str = "en"

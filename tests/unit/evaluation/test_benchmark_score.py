@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,16 +138,28 @@ def test_tag_files_must_align_sentence_by_sentence(tmp_path):
     assert read_tags(gold, gold) == ([["O"], ["B-PER", "O"]], [["O"], ["B-PER", "O"]])
 
 
-def test_qa_predictions_need_every_labelled_question(tmp_path):
-    gold = _write(tmp_path, "g.json", _squad({"q1": ["a"], "q2": ["b", "c"]}))
+def test_qa_question_without_prediction_scores_0_with_one_note(tmp_path):
+    gold = _write(tmp_path, "g.json", _squad({"q1": ["a"], "q2": ["b", "c"], "q3": ["d"]}))
     pred = _write(tmp_path, "p.json", json.dumps({"q2": "b", "other": "x"}))
-    with pytest.raises(XstiltsError, match=r"p.json: no prediction for 1 of the 2 ids in .*g.json \(first: 'q1'\)"):
-        read_squad(pred, gold)
-    _write(tmp_path, "p.json", json.dumps({"q2": "b", "q1": "z"}))
-    assert read_squad(pred, gold) == ([["a"], ["b", "c"]], ["z", "b"])  # in the labels' order
+    notes: list[str] = []
+    assert read_squad(pred, gold, notes) == ([["a"], ["b", "c"], ["d"]], [None, "b", None])
+    assert len(notes) == 1
+    assert re.fullmatch(r".*p.json: no prediction for 2 of the 3 questions in .*g.json; each scores 0, as in the "
+                        r"official scripts: q1, q3", notes[0])
+    _write(tmp_path, "p.json", json.dumps({"q2": "b", "q1": "z", "q3": "d"}))
+    assert read_squad(pred, gold) == ([["a"], ["b", "c"], ["d"]], ["z", "b", "d"])  # in the labels' order
     _write(tmp_path, "p.json", json.dumps(["not", "a", "mapping"]))
     with pytest.raises(XstiltsError, match=r"p.json: expected one JSON object \{question id: answer text\}"):
         read_squad(pred, gold)
+
+
+def test_qa_missing_answers_score_0_in_the_task(mini):
+    pred, gold = mini
+    _write(pred, "qa/test-en.json", json.dumps({"q1": "Eiffel Tower"}))  # q2 left out
+    result = score_submission(pred, gold, "mini")
+    assert result["tasks"]["qa"]["languages"]["en"]["exact_match"] == 0.5
+    assert result["tasks"]["qa"]["languages"]["en"]["f1"] == 0.5
+    assert [n for n in result["notes"] if "no prediction" in n] == [result["tasks"]["qa"]["notes"][0]]
 
 
 def test_retrieval_readers(tmp_path):
@@ -203,10 +216,17 @@ def test_benchmark_task_lists():
     sizes = {b: {t.name: len(t.languages) for t in BENCHMARKS[b]} for b in BENCHMARKS}
     assert sizes["xtreme"] == {"pawsx": 7, "xnli": 15, "udpos": 33, "panx": 40, "xquad": 11, "mlqa": 7,
                                "tydiqa": 9, "bucc2018": 4, "tatoeba": 36}
-    assert sizes["xtreme-r"] == {"xnli": 15, "xcopa": 11, "udpos": 38, "panx": 48, "xquad": 11, "mlqa": 7,
+    # XTREME-R as its evaluate.py defines it: XQuAD with ro, XCOPA in a multiple-choice group,
+    # LAReQA in no group (scored by xstilts on XQuAD-R's 11 languages).
+    assert sizes["xtreme-r"] == {"xnli": 15, "xcopa": 11, "udpos": 38, "panx": 48, "xquad": 12, "mlqa": 7,
                                  "tydiqa": 9, "tatoeba": 41, "mewslix": 11, "lareqa": 11}
+    xquad = next(t for t in BENCHMARKS["xtreme-r"] if t.name == "xquad")
+    assert "ro" in xquad.languages
     groups = {t.name: t.group for t in BENCHMARKS["xtreme-r"]}
-    assert [n for n, g in groups.items() if g == "retrieval"] == ["tatoeba", "mewslix", "lareqa"]
+    assert [n for n, g in groups.items() if g == "retrieval"] == ["tatoeba", "mewslix"]
+    assert groups["xcopa"] == "multiple choice" and groups["lareqa"] is None
+    assert [t.name for t in BENCHMARKS["xtreme-r"] if t.not_in_evaluate_py] == ["lareqa"]
+    assert not any(t.not_in_evaluate_py for t in BENCHMARKS["xtreme"])
     assert all(lang in LANGUAGE_INFO for b in BENCHMARKS.values() for t in b for lang in t.languages)
 
 
@@ -295,3 +315,38 @@ phases:
         assert result["tasks"]["pawsx"]["languages"][lang]["accuracy"] == evaluated["languages"][lang]["accuracy"]
     assert result["tasks"]["pawsx"]["score"] == pytest.approx(evaluated["average"]["accuracy"])
     assert "xnli" in result["missing_tasks"]
+
+
+# ---------------------------------------------------------------- XTREME-R files and tables
+
+
+def test_xcopa_files_are_jsonl_compared_by_their_json_label(tmp_path, monkeypatch):
+    spec = next(t for t in BENCHMARKS["xtreme-r"] if t.name == "xcopa")
+    assert (spec.kind, spec.group) == ("jsonl", "multiple choice")
+    monkeypatch.setitem(BENCHMARKS, "one", (dataclasses.replace(spec, languages=("et",)),))
+    _write(tmp_path / "g", "xcopa/test-et.jsonl", "".join(json.dumps({"premise": "p", "label": label}) + "\n"
+                                                         for label in (0, 1, 1, 0)))
+    # "1" (a string) is not the label 1, as evaluate.py compares the JSON values.
+    _write(tmp_path / "p", "xcopa/test-et.jsonl", "".join(json.dumps({"label": label}) + "\n"
+                                                         for label in (0, 1, "1", 1)))
+    result = score_submission(tmp_path / "p", tmp_path / "g", "one")
+    assert result["tasks"]["xcopa"]["score"] == 0.5
+    _write(tmp_path / "p", "xcopa/test-et.jsonl", '{"label": 0}\n{"labels": 1}\n')
+    with pytest.raises(XstiltsError, match=r'p/xcopa/test-et.jsonl:2: expected a JSON object with a "label"'):
+        score_submission(tmp_path / "p", tmp_path / "g", "one")
+
+
+def test_scores_evaluate_py_cannot_compute_are_said_so(tmp_path, monkeypatch):
+    tasks = (BenchmarkTask("cls", "classification", ("en",), "lines", ("accuracy",)),
+             BenchmarkTask("ranked", None, ("en",), "lines", ("accuracy",), not_in_evaluate_py="it lists no languages"))
+    monkeypatch.setitem(BENCHMARKS, "mini", tasks)
+    for task in ("cls", "ranked"):
+        _write(tmp_path / "p", f"{task}/test-en.tsv", "a\nb\n")
+        _write(tmp_path / "g", f"{task}/test-en.tsv", "a\na\n")
+    result = score_submission(tmp_path / "p", tmp_path / "g", "mini")
+    assert result["overall"] == 0.5 and list(result["groups"]) == ["classification"]  # no group of its own
+    assert result["notes"] == ["ranked: scored by xstilts only; evaluate.py cannot score it (it lists no languages)",
+                               "overall: computed by xstilts; evaluate.py cannot compute the mini overall score "
+                               "(it lists no languages)"]
+    rows = scores_table(result).columns[-1]._cells
+    assert "xstilts only" in rows[1] and "xstilts only: evaluate.py cannot score ranked" in rows[-1]

@@ -7,12 +7,21 @@ import pytest
 
 from xstilts.errors import XstiltsError
 from xstilts.metrics import METRICS
-from xstilts.metrics.qa import exact_match, f1, mlqa_exact_match, mlqa_f1, mlqa_tokens
+from xstilts.metrics.qa import (
+    exact_match,
+    f1,
+    mlqa_exact_match,
+    mlqa_f1,
+    mlqa_tokens,
+    squad_v2_exact_match,
+    squad_v2_f1,
+)
 
 
 def test_registered_under_the_names_specs_use():
     assert METRICS["exact_match"] is exact_match and METRICS["f1"] is f1
     assert METRICS["mlqa_exact_match"] is mlqa_exact_match and METRICS["mlqa_f1"] is mlqa_f1
+    assert METRICS["squad_v2_exact_match"] is squad_v2_exact_match and METRICS["squad_v2_f1"] is squad_v2_f1
 
 
 def test_case_punctuation_and_articles_do_not_count():
@@ -44,10 +53,31 @@ def test_best_gold_counts_and_questions_average():
 def test_no_answer_questions():
     golds = [(), (), (("Denver", 0),)]
     # Only "" answers an unanswerable question; "" for an answerable one scores nothing.
-    assert exact_match(golds, ["", "Denver", ""]) == pytest.approx(1 / 3)
-    assert f1(golds, ["", "Denver", ""]) == pytest.approx(1 / 3)
+    assert squad_v2_exact_match(golds, ["", "Denver", ""]) == pytest.approx(1 / 3)
+    assert squad_v2_f1(golds, ["", "Denver", ""]) == pytest.approx(1 / 3)
     # A gold that normalises to nothing is dropped, as the SQuAD 2.0 script does.
-    assert exact_match([(("The", 0),)], [""]) == 1.0
+    assert squad_v2_exact_match([(("The", 0),)], [""]) == 1.0
+    assert squad_v2_f1([(("The", 0),), (("the", 0), ("cat", 4))], ["", ""]) == pytest.approx(1 / 2)
+
+
+def test_v1_and_mlqa_keep_golds_that_normalise_to_nothing():
+    # evaluate-v1.1.py and mlqa_evaluation_v1.py: "" equals the normalised "the" (EM 1), but F1
+    # shares no token with it (0).
+    assert exact_match([(("the", 0), ("cat", 4))], [""]) == 1.0
+    assert f1([(("the", 0), ("cat", 4))], [""]) == 0.0
+    assert mlqa_exact_match([(("。", 0), ("北京", 1))], [""], "zh") == 1.0
+    assert mlqa_f1([(("。", 0), ("北京", 1))], [""], "zh") == 0.0
+    with pytest.raises(ValueError, match="without gold answers"):
+        exact_match([()], ["x"])
+
+
+def test_a_missing_prediction_scores_0_in_v1_and_mlqa_and_is_left_out_in_v2():
+    golds = [(("Denver", 0),), (("Paris", 0),)]
+    assert exact_match(golds, ["Denver", None]) == 0.5
+    assert mlqa_f1(golds, ["Denver", None], "en") == 0.5
+    assert squad_v2_exact_match(golds, ["Denver", None]) == 1.0
+    with pytest.raises(ValueError, match="no question has a prediction"):
+        squad_v2_f1(golds, [None, None])
 
 
 def test_squad_rules_ignore_the_language():

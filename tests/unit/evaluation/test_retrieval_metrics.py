@@ -91,14 +91,31 @@ def test_test_set_is_cut_at_the_dev_threshold_not_its_own_best():
     assert pair_scores(gold, extract(test, best_threshold(test, gold)))[2] == pytest.approx(0.8)
 
 
-def test_threshold_never_splits_equal_scores():
-    # Cutting inside the tie (keep A only) would give F1 .667; the tie is kept or dropped whole.
+def test_threshold_cuts_as_bucc_optimize_also_inside_equal_scores():
     candidates = [("A", 0.9), ("B", 0.5), ("C", 0.5)]
     threshold = best_threshold(candidates, {"A"})
     assert extract(candidates, threshold) == ["A"]
     assert threshold == pytest.approx(0.7)
     tied = [("A", 0.5), ("B", 0.5), ("C", 0.1)]
     assert extract(tied, best_threshold(tied, {"A"})) == ["A", "B"]
+    # Best cut after A, inside the run of 0.5s (F1 1 on X, A): the official threshold is
+    # (0.5 + 0.5) / 2, not 0.3 between the run and 0.1, and a test score of 0.4 is not kept.
+    run = [("X", 0.9), ("A", 0.5), ("B", 0.5), ("C", 0.1)]
+    assert best_threshold(run, {"X", "A"}) == 0.5
+    assert extract([("T", 0.4)], best_threshold(run, {"X", "A"})) == []
+
+
+def test_threshold_past_the_last_candidate_keeps_them_all():
+    # bucc_optimize reads items[i + 1] here and crashes; xstilts keeps every candidate.
+    assert best_threshold([("A", 0.9), ("B", 0.8)], {"A", "B"}) == 0.8
+    assert best_threshold([("A", 0.9)], {"A"}) == 0.9
+
+
+def test_repeated_pairs_count_once():
+    # evaluate.py scores sets of pairs: gold [a-b], predicted [a-b, a-b] is F1 1, not 2/3.
+    assert pair_scores([("a", "b")], [("a", "b"), ("a", "b")]) == (1.0, 1.0, 1.0)
+    assert METRICS["bucc_f1"]([("a", "b"), ("a", "b"), ("c", "d")], [("a", "b"), ("a", "b")], "de") == \
+        pytest.approx(2 * 0.5 / 1.5)
 
 
 def test_no_correct_candidate_gives_threshold_zero_and_f1_zero():

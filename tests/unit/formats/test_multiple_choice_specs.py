@@ -16,6 +16,8 @@ from xstilts.config import load_config
 from xstilts.data.loading import DataSettings, load_examples
 from xstilts.data.registry import checked_spec, get_task
 from xstilts.errors import XstiltsError
+from xstilts.formats import get_format
+from xstilts.tasks.example import Example
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TEXT = Value("string")
@@ -207,3 +209,13 @@ def test_hellaswag_fixture_trains_and_evaluates_end_to_end(tmp_path, tiny_model_
     submitted = (run / "xtreme" / "hellaswag" / "dev-en.tsv").read_text().splitlines()
     assert submitted == [r["prediction"] for r in records]
     assert evaluation["accuracy"] == sum(r["label"] == r["prediction"] for r in records) / 2
+
+
+def test_xcopa_submission_is_xtreme_r_jsonl_with_the_answer_index_and_id():
+    examples = [Example(uid=f"row-{i}", texts=("premise",), label=0, choices=("a", "b")) for i in range(2)]
+    submission = get_format("multiple_choice").submission(get_task("xcopa"), examples, [1, 0])
+    assert submission.suffix == "jsonl"
+    assert [json.loads(line) for line in submission.text.splitlines()] == [{"id": "row-0", "label": 1},
+                                                                          {"id": "row-1", "label": 0}]
+    # Other multiple-choice tasks keep XTREME's one label per line.
+    assert get_format("multiple_choice").submission(get_task("copa"), examples, [1, 0]).suffix == "tsv"

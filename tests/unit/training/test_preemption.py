@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from experiment_files import experiment_config
+from xstilts.config import load_config
+from xstilts.training.pipeline import run_experiment
 
 PHASES = """  - {name: intermediate, task: sst2, epochs: 2, batch_size: 2, lr: 1.0e-3, checkpoint_every: 1}
   - {name: target, task: xnli, epochs: 2, batch_size: 4, lr: 1.0e-3, checkpoint_every: CHECKPOINT_EVERY, eval_every: 2}
@@ -74,23 +76,20 @@ def data_dir(tmp_path_factory, tiny_data_writer) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, tiny_model_dir, data_dir) -> dict[str, bytes]:
-    """Predictions of the uninterrupted run (checkpoints do not change results)."""
+def reference(tmp_path_factory, tiny_model_dir, data_dir, one_torch_thread) -> dict[str, bytes]:
+    """Predictions of the uninterrupted run, in this process (one thread, as the runs here)."""
     tmp = tmp_path_factory.mktemp("reference")
-    config = _config(tmp, tiny_model_dir, data_dir, "whole")
-    done = _run(config)
-    assert done.returncode == 0, done.stderr
+    run_experiment(load_config(_config(tmp, tiny_model_dir, data_dir, "whole")))
     return _predictions(tmp / "runs" / "whole")
 
 
 # (phase, function, call): before the first phase's third checkpoint; with the second phase's
 # second checkpoint written into its staging folder, not yet swapped in; with the best model
-# written into its staging folder; at the first step after a resume.
+# written into its staging folder.
 KILLS = [
     ("intermediate", "TrainPhaseRunner._save_checkpoint", "3"),
     ("target", "train_phase.replace_dir_atomic", "2"),
-    ("target", "multitask.replace_dir_atomic", "2"),
-    ("target", "TrainPhaseRunner._optimizer_step", "1"),
+    ("target", "multitask.replace_dir_atomic", "1"),
 ]
 
 

@@ -31,6 +31,7 @@ from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attac
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
+from xstilts.training.interrupts import Interrupted
 from xstilts.training.pipeline import check_config, run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -56,7 +57,11 @@ def run(
         cfg = plan.config
         if len(plans) > 1:
             console.rule(f"run {number}/{len(plans)}: {cfg.name}")
-        summary = run_plan(plan, force=force)
+        try:
+            summary = run_plan(plan, force=force)
+        except Interrupted as stopped:
+            console.print(str(stopped), markup=False, highlight=False)
+            raise typer.Exit(128 + stopped.signum) from None  # the shell's code for death by that signal
         for name, phase in summary["phases"].items():
             if phase["kind"] == "evaluate":
                 results_console.print(language_table(f"{cfg.name} {name}", phase))

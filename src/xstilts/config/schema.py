@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,6 +33,29 @@ from xstilts.tasks.spec import Split
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]*")
+# A run folder's own entries, which a phase folder must not take the place of.
+RUN_FOLDER_FILES = ("config.yaml", "metrics.json", "curves.json", "summary.md", "attack")
+
+
+def _plain_name(value: str) -> str:
+    if not _PLAIN_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a plain name: use letters, digits and . + _ - (not first), "
+                         "no path separators")
+    return value
+
+
+def _phase_folder_name(value: str) -> str:
+    if value in RUN_FOLDER_FILES:
+        raise ValueError(f"{value!r} is an entry of the run folder ({', '.join(RUN_FOLDER_FILES)}); choose another name")
+    return value
+
+
+# Run and phase names become folder names (output_dir/<run>/<phase>): never a path.
+Name = Annotated[str, AfterValidator(_plain_name)]
+PhaseName = Annotated[str, AfterValidator(_plain_name), AfterValidator(_phase_folder_name)]
 
 
 # ---------------------------------------------------------------- what a training phase learns
@@ -167,7 +191,7 @@ class TrainingOptions(_Strict):
 
 class TrainPhase(TrainingOptions, TaskEntry):
     kind: Literal["train"] = "train"
-    name: str
+    name: PhaseName
     # Length of training: `epochs` passes over the pool (default 1), or a `budget` of training
     # examples (batches never straddle the budget: the last one is cut to fit).
     epochs: PositiveInt | None = None
@@ -202,7 +226,7 @@ class MultiTaskPhase(TrainingOptions):
     registry says so); every batch comes from a task drawn by the sampler."""
 
     kind: Literal["multitask"]
-    name: str
+    name: PhaseName
     tasks: list[TaskEntryOrName] = Field(min_length=1)
     sampler: SamplerConfig = ProportionalSampler()
     budget: PositiveInt | None = None  # training examples; default: the sum of the task pools
@@ -235,7 +259,7 @@ class CurriculumPhase(TrainingOptions):
     """
 
     kind: Literal["curriculum"]
-    name: str
+    name: PhaseName
     tasks: list[Stage] = Field(min_length=1)
     order: Literal["sequential", "interleaved", "permutations"] = "sequential"
     budget: PositiveInt
@@ -273,7 +297,7 @@ class CurriculumPhase(TrainingOptions):
 
 class EvaluatePhase(_Strict):
     kind: Literal["evaluate"]
-    name: str
+    name: PhaseName
     task: str
     split: Split = "dev"
     languages: list[str] | Literal["all"] = "all"
@@ -307,7 +331,7 @@ TrainingPhase = TrainPhase | MultiTaskPhase
 
 
 class ExperimentConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")
+    name: Name
     model: str = "builtin:multilingual-e5-small"
     seed: int = 42
     max_length: PositiveInt = 128

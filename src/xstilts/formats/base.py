@@ -71,6 +71,8 @@ class Format(ABC):
     token_level: ClassVar[bool] = False
     # Formats scored from encoder states alone (retrieval) have no head and train nothing.
     has_head: ClassVar[bool] = True
+    # The NamedTuple `encode` returns (the feature cache stores and rebuilds its fields).
+    feature_type: ClassVar[type] = Feature
 
     # ------------------------------------------------------------ spec and rows
 

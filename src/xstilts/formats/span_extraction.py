@@ -87,6 +87,7 @@ def _token_span(offsets: tuple[tuple[int, int], ...], answer: Answer) -> tuple[i
 class SpanExtraction(Format):
     name = "span_extraction"
     token_level = True
+    feature_type = SpanFeature
 
     def check_spec(self, spec) -> None:
         if not (spec.inputs.question and spec.inputs.context):

@@ -100,6 +100,7 @@ def _feature(input_ids: list[int], word_ids: list[int | None], tags: Sequence[in
 class TokenTagging(Format):
     name = "token_tagging"
     token_level = True
+    feature_type = TaggingFeature
 
     def check_spec(self, spec) -> None:
         if len(spec.inputs.texts) != 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.base import mean_pool
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
-from xstilts.models.sources import load_encoder_and_tokenizer
+from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
 Pooling = Literal["mean", "cls"]
@@ -89,8 +90,7 @@ def keep_first_layers(encoder: nn.Module, n: int) -> None:
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)
     if not isinstance(layers, nn.ModuleList):
         raise XstiltsError(f"encoder_layers: {type(encoder).__name__} has no encoder.layer list to truncate")
-    if not 1 <= n <= len(layers):
-        raise XstiltsError(f"encoder_layers: {n} is not between 1 and the model's {len(layers)} layers")
+    check_encoder_layers(n, len(layers))
     encoder.encoder.layer = layers[:n]
     encoder.config.num_hidden_layers = n
 
@@ -102,9 +102,13 @@ def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1, enco
     return MultiTaskModel(encoder, pooling, dropout), tokenizer
 
 
+CHECKSUMS_FILE = "checksums.json"
+
+
 def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:
-    """Encoder and tokenizer in Hugging Face format under `encoder/`, heads beside them.
-    Written into a staging directory and moved in place, so `target` is always whole."""
+    """Encoder and tokenizer in Hugging Face format under `encoder/`, heads beside them, and the
+    sha256 of every file. Written into a staging directory and moved in place, so `target` is
+    always whole."""
     staging = staging_dir_for(target)
     model.encoder.save_pretrained(staging / "encoder")
     tokenizer.save_pretrained(staging / "encoder")
@@ -115,7 +119,36 @@ def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:
         "dropout": model.dropout,
         "heads": {key: asdict(info) for key, info in model.head_info.items()},
     })
+    write_json_atomic(staging / CHECKSUMS_FILE, _checksums(staging))
     replace_dir_atomic(staging, target)
+
+
+def _checksums(model_dir: Path) -> dict[str, str]:
+    """sha256 of every file of a saved model, by path relative to it."""
+    digests = {}
+    for file in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != CHECKSUMS_FILE):
+        with open(file, "rb") as handle:
+            digests[file.relative_to(model_dir).as_posix()] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
+
+
+def verify_checksums(model_dir: Path) -> None:
+    """Every file recorded when the model was saved is there, unchanged (models saved before
+    checksums were recorded have none to check)."""
+    recorded_file = model_dir / CHECKSUMS_FILE
+    if not recorded_file.is_file():
+        return
+    try:
+        recorded = json.loads(recorded_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise XstiltsError(f"{recorded_file}: not a readable checksum list; restore the model or retrain its phase")
+    actual = _checksums(model_dir)
+    for name in recorded:
+        if actual.get(name) != recorded[name]:
+            state = "is missing" if name not in actual else "does not match the sha256 recorded when it was saved"
+            raise XstiltsError(f"{model_dir / name} {state} (damaged or altered); restore it or retrain the phase")
 
 
 def is_saved_model(path: Path) -> bool:
@@ -129,6 +162,7 @@ def load_model(path: Path):
             f"{path} is not an xstilts model directory (expected encoder/ and heads.json, "
             "as written in runs/<run>/<phase>/model)"
         )
+    verify_checksums(path)
     meta = json.loads((path / "heads.json").read_text(encoding="utf-8"))
     encoder, tokenizer = load_encoder_and_tokenizer(str(path / "encoder"))
     model = MultiTaskModel(encoder, meta["pooling"], meta["dropout"])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from xstilts.errors import XstiltsError
@@ -22,13 +24,37 @@ def resolve_model_path(name: str) -> str:
 
 def load_encoder_and_tokenizer(name: str):
     path = resolve_model_path(name)
+    with _loading(name, path):
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        encoder = AutoModel.from_pretrained(path)
+    return encoder, tokenizer
+
+
+def check_model_source(name: str, encoder_layers: int | None = None) -> None:
+    """Fail in one line, before a run starts, when `name` cannot be loaded: its config and
+    tokenizer are read (converting a built-in model, reaching the Hub), not its weights."""
+    path = resolve_model_path(name)
+    with _loading(name, path):
+        config = AutoConfig.from_pretrained(path)
+        AutoTokenizer.from_pretrained(path)
+    if encoder_layers is not None:
+        check_encoder_layers(encoder_layers, getattr(config, "num_hidden_layers", encoder_layers))
+
+
+def check_encoder_layers(n: int, available: int) -> None:
+    if not 1 <= n <= available:
+        raise XstiltsError(f"encoder_layers: {n} is not between 1 and the model's {available} layers")
+
+
+@contextmanager
+def _loading(name: str, path: str) -> Iterator[None]:
+    """transformers' errors as one line naming the model and what is allowed."""
     # The built-in encoder has no pooler (we pool ourselves); transformers would warn loudly.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        encoder = AutoModel.from_pretrained(path)
+        yield
     except (OSError, ValueError) as exc:
         where = "local directory" if Path(path).exists() else "Hugging Face Hub id"
         reason = str(exc).splitlines()[0][:160].rstrip(".")
@@ -37,4 +63,3 @@ def load_encoder_and_tokenizer(name: str):
             "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "
             "(needs network)"
         ) from None
-    return encoder, tokenizer

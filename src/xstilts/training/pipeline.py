@@ -1,7 +1,8 @@
 """The experiment recipe: run the configured phases in order, on disk, resumably.
 
-    runs/<name>/config.yaml      the resolved config (a rerun must match it); curricula appear
-                                 as their stages, each with its budget
+    runs/<name>/config.yaml      the resolved config (a rerun must match it), written when the
+                                 first phase starts and never rewritten; curricula appear as
+                                 their stages, each with its budget (see run_folder.py)
     runs/<name>/<phase>/         one folder per phase, DONE when finished
     runs/<name>/metrics.json     all phases' results, task versions, the config
     runs/<name>/curves.json      the transfer/forgetting curve points of every training phase
@@ -15,10 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs
 
@@ -32,23 +31,37 @@ from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model
+from xstilts.models.sources import check_model_source
+from xstilts.training import run_folder
+from xstilts.training.interrupts import StopRequests
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
-
-# Keys that may differ between a run and its resumption without changing results.
-_RESUME_NEUTRAL_KEYS = ("output_dir", "data")
-
-
-def _comparable(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in _RESUME_NEUTRAL_KEYS}
 
 
 def check_config(cfg: ExperimentConfig, check_files: bool = True) -> RunPlan:
     """The run's plan: fails before any work on unknown tasks or languages (naming the config
-    key) and, with `check_files`, on local data files that are missing."""
+    key) and, with `check_files` (before a run; `validate` leaves it out), on local data files
+    that are missing, a model that cannot be loaded and a tracker package that is not installed."""
     plan = plan_run(cfg)
     if check_files:
         plan.check_files()
+        for tracker in cfg.log_with:
+            if not _tracker_available(tracker):
+                raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
+                                   f"pip install {tracker}, or remove it from log_with")
+        if _needs_pretrained_model(plan):
+            check_model_source(cfg.model, cfg.encoder_layers)
     return plan
+
+
+def _needs_pretrained_model(plan: RunPlan) -> bool:
+    """Whether a phase still to run starts from the pretrained encoder (not from a finished
+    training phase's model): a finished run needs neither the network nor the model."""
+    for phase in plan.phases:
+        if not (phase.dir / DONE).is_file():
+            return True
+        if phase.training:
+            return False
+    return False
 
 
 def resolved_config(cfg: ExperimentConfig) -> dict:
@@ -58,32 +71,11 @@ def resolved_config(cfg: ExperimentConfig) -> dict:
     return data
 
 
-def _prepare_run_dir(cfg: ExperimentConfig, run_dir: Path, force: bool) -> Path:
-    resolved = resolved_config(cfg)
-    saved_file = run_dir / "config.yaml"
-    if force and run_dir.exists():
-        shutil.rmtree(run_dir)
-    if saved_file.is_file():
-        saved = yaml.safe_load(saved_file.read_text(encoding="utf-8"))
-        if _comparable(saved) != _comparable(resolved):
-            diff = sorted(k for k in set(saved) | set(resolved) if saved.get(k) != resolved.get(k))
-            raise XstiltsError(
-                f"{run_dir} holds a run with a different config (differs at: {', '.join(diff)}); "
-                "pass --force to start it over, or give the run another name"
-            )
-    write_text_atomic(saved_file, yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
-    return run_dir
-
-
 def _tracker_available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
 def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
-    for tracker in cfg.log_with:
-        if not _tracker_available(tracker):
-            raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
-                               f"pip install {tracker}, or remove it from log_with")
     # Heads of tasks absent from a batch get no gradient; DDP must be told to expect that.
     # The train phase steps its scheduler once per optimizer step itself (accelerate would
     # step it once per process).
@@ -97,8 +89,6 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
         )
     except ValueError as exc:  # accelerate's state is per process: one precision per process
         raise XstiltsError(f"mixed_precision: {str(exc).splitlines()[0]}") from None
-    if cfg.log_with:
-        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
     return accelerator
 
 
@@ -109,36 +99,52 @@ def run_experiment(cfg: ExperimentConfig, force: bool = False) -> dict:
 
 def run_plan(plan: RunPlan, force: bool = False) -> dict:
     """Run a checked plan (`check_config`): its phases in order, skipping finished ones,
-    resuming the rest."""
-    cfg = plan.config
-    run_dir = _prepare_run_dir(cfg, plan.run_dir, force)
+    resuming the rest. One process at a time holds the run folder; SIGTERM and SIGINT stop
+    training at the next step with a checkpoint (`Interrupted`)."""
+    with run_folder.locked(plan.run_dir), StopRequests() as stop:
+        return _run_phases(plan, force, stop)
+
+
+def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
+    cfg, run_dir = plan.config, plan.run_dir
+    resolved = resolved_config(cfg)
+    run_folder.prepare(run_dir, resolved, force)
+    run_folder.check_inside(run_dir, [phase.dir for phase in plan.phases])
     accelerator = make_accelerator(cfg, run_dir)
+    recorded = run_folder.bind(run_dir, resolved)  # binding from here on: the first phase starts
+    if cfg.log_with:
+        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
     results: dict[str, dict] = {}
+    ran = False
     for phase in plan.phases:
         if (phase.dir / DONE).is_file():
             console.print(f"[green]phase '{phase.name}' already done, skipped")
             results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
         elif phase.training:
             console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
-            runner = TrainPhaseRunner(plan, phase, model_dir, accelerator)
+            runner = TrainPhaseRunner(plan, phase, model_dir, accelerator, stop)
             runner.setup()
             runner.run()
             results[phase.name] = runner.finish()
+            ran = True
         else:
             console.print(f"[bold]phase '{phase.name}': evaluate {phase.spec.name} ({phase.config.split})")
             results[phase.name] = _evaluate_phase(plan, phase, model_dir, accelerator)
+            ran = True
         if phase.training:
             model_dir = phase.dir / "model"
+        stop.raise_if_requested()
     accelerator.end_training()
     summary = {
         "name": cfg.name,
         "xstilts_version": __version__,
-        "config": resolved_config(cfg),
+        "config": recorded,
         "task_versions": plan.task_versions,
         "phases": results,
     }
-    if accelerator.is_main_process:
+    # A finished run's files stay as they are: a rerun that ran nothing rewrites none of them.
+    if accelerator.is_main_process and (ran or not (run_dir / "metrics.json").is_file()):
         write_json_atomic(run_dir / "metrics.json", summary)
         write_json_atomic(run_dir / "curves.json", run_curves(results))
         write_text_atomic(run_dir / "summary.md", render_summary(summary))

@@ -26,6 +26,7 @@ import itertools
 import json
 import math
 import shutil
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, w
 from xstilts.metrics import mean
 from xstilts.models.multitask import build_model, load_model, save_model
 from xstilts.training.curves import TransferCurve
+from xstilts.training.interrupts import StopRequests
 from xstilts.training.objectives import TrainingModule, masked_lm_head
 from xstilts.training.optim import LazyAdamW, clip_grad_norm, use_sparse_embedding_gradients
 from xstilts.training.samplers import BatchStream, build_task_sampler
@@ -74,7 +76,8 @@ class TrainerState:
 
 
 class TrainPhaseRunner:
-    def __init__(self, run: RunPlan, phase: PhasePlan, init_from: Path | None, accelerator: Accelerator):
+    def __init__(self, run: RunPlan, phase: PhasePlan, init_from: Path | None, accelerator: Accelerator,
+                 stop: StopRequests | None = None):
         self.run_plan = run
         self.phase = phase
         self.cfg = phase.config
@@ -83,6 +86,7 @@ class TrainPhaseRunner:
         self.where = phase.where  # the phase's place in the config, for error messages
         self.init_from = init_from  # previous phase's model dir; None = the pretrained encoder
         self.accelerator = accelerator
+        self.stop = stop or StopRequests()  # not entered: no signal handling
         self.data = run.data
         self.sampler_config = self.cfg.sampler if isinstance(self.cfg, MultiTaskPhase) else UniformSampler(type="uniform")
         self.state = TrainerState()
@@ -212,8 +216,11 @@ class TrainPhaseRunner:
                 state.seconds = time.perf_counter() - started
                 if self._should_stop():
                     break
-                if self._should_checkpoint():
+                stopping = self._stop_requested()  # SIGTERM / SIGINT: checkpoint, then stop
+                if stopping or self._should_checkpoint():
                     self._save_checkpoint()
+                if stopping:
+                    self.stop.raise_if_requested()
         state.seconds = time.perf_counter() - started
 
     def _optimizer_step(self) -> tuple[dict, list[str]]:
@@ -284,6 +291,17 @@ class TrainPhaseRunner:
 
     def _should_checkpoint(self) -> bool:
         return self.state.optimizer_steps % self.cfg.checkpoint_every == 0
+
+    def _stop_requested(self) -> bool:
+        """A stop signal reached this process or, with several processes, any of them (all must
+        reach the checkpoint together)."""
+        requested = self.stop.signum is not None
+        if self.world > 1:
+            flag = torch.tensor([float(requested)], device=self.accelerator.device)
+            requested = bool(self.accelerator.reduce(flag, reduction="sum").item())
+            if requested and self.stop.signum is None:
+                self.stop.signum = signal.SIGTERM  # stop with the others
+        return requested
 
     def _evaluate_dev(self) -> None:
         """The mean over the phase's tasks of each one's English dev score (its spec's first

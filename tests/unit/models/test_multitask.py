@@ -94,3 +94,24 @@ def test_encoder_can_keep_its_first_layers(tiny_model_dir, tmp_path):
     assert len(loaded.encoder.encoder.layer) == 1
     with pytest.raises(XstiltsError, match="encoder_layers: 3 is not between 1 and the model's 2 layers"):
         build_model(str(tiny_model_dir), encoder_layers=3)
+
+
+@pytest.mark.parametrize("damage", ["zeros", "truncate", "heads", "delete"])
+def test_damaged_or_altered_weights_are_named_on_load(tiny_model_dir, tmp_path, damage):
+    model, tokenizer = _model(tiny_model_dir)
+    model.ensure_head(get_task("mnli"))
+    save_model(model, tokenizer, tmp_path / "model")
+    load_model(tmp_path / "model")  # whole: loads
+    weights = tmp_path / "model" / ("heads.safetensors" if damage == "heads" else "encoder/model.safetensors")
+    data = weights.read_bytes()
+    if damage == "zeros":  # zeros written into the middle of the encoder's tensors: still a valid file
+        weights.write_bytes(data[:len(data) // 2] + bytes(1024) + data[len(data) // 2 + 1024:])
+    elif damage == "truncate":
+        weights.write_bytes(data[:-100])
+    elif damage == "heads":
+        weights.write_bytes(data[:-4] + b"\0\0\0\0")
+    else:
+        weights.unlink()
+    with pytest.raises(XstiltsError, match=f"{weights}.*(sha256 recorded when it was saved|is missing)") as raised:
+        load_model(tmp_path / "model")
+    assert "\n" not in str(raised.value)

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
-from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, load_experiments
+from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, plan_experiments
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
 from xstilts.data.registry import get_task, registry, resolve_languages
@@ -24,13 +24,13 @@ from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import score_submission, scores_table
 from xstilts.evaluation.summary import language_table
 from xstilts.evaluation.zero_shot import evaluate_languages
-from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import load_model
+from xstilts.io import DISK_FULL, disk_full, write_json_atomic, write_text_atomic
+from xstilts.models.multitask import check_max_length, load_model
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
-from xstilts.training.pipeline import check_config, run_plan
+from xstilts.training.pipeline import run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
@@ -45,12 +45,16 @@ def run(
     data_dir: DataDir = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key: key.sub=value (repeatable).")] = [],
     force: Annotated[bool, typer.Option("--force", help="Discard an existing run of this name and start over.")] = False,
+    bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted); "
+                                                  "sets the config's data.bad_rows.")] = None,
 ) -> None:
     """Run an experiment: its phases in order, skipping finished ones, resuming the rest. A
     study file (variants) or a permuted curriculum stands for several runs, run in turn."""
 
-    experiments = load_experiments(config, set_, data_dir)
-    plans = [check_config(cfg) for cfg in experiments]  # every run's data is checked before the first one starts
+    overrides = [*set_, f"data.bad_rows={_bad_rows_option(bad_rows)}"] if bad_rows is not None else set_
+    plans = plan_experiments(config, overrides, data_dir)
+    for plan in plans:  # every file of every run is read and checked before the first one starts
+        plan.check_files()
     for number, plan in enumerate(plans, start=1):
         cfg = plan.config
         if len(plans) > 1:
@@ -70,11 +74,9 @@ def validate(
 
     files = [f for c in configs for f in (sorted(c.rglob("*.yaml")) if c.is_dir() else [c])]
     for file in files:
-        experiments = load_experiments(file)
-        for cfg in experiments:
-            # Data files are checked at run time: validation must not depend on --data-dir.
-            check_config(cfg, check_files=False)
-        runs = f" ({len(experiments)} runs: {', '.join(e.name for e in experiments)})" if len(experiments) > 1 else ""
+        # Data files are checked at run time: validation must not depend on --data-dir.
+        plans = plan_experiments(file)
+        runs = f" ({len(plans)} runs: {', '.join(p.config.name for p in plans)})" if len(plans) > 1 else ""
         console.print(f"[green]ok[/green] {file}{runs}")
 
 
@@ -123,12 +125,11 @@ def eval_(
                             max_examples=max_examples)
     except ValidationError as exc:
         raise XstiltsError(describe_validation_error(exc, "xstilts eval")) from None
-    if bad_rows not in ("fail", "skip"):
-        raise XstiltsError(f"--bad-rows {bad_rows!r}: allowed: fail, skip")
     spec = _task_option(task)
     langs = resolve_languages(spec, cfg.languages, "--languages")
-    data = DataSettings(dir=data_dir_from(data_dir), bad_rows=bad_rows)
+    data = DataSettings(dir=data_dir_from(data_dir), bad_rows=_bad_rows_option(bad_rows))
     model, tokenizer = load_model(checkpoint)
+    check_max_length(model.encoder, max_length, "--max-length")
     device = default_device()
     model.to(device)
     out = out or checkpoint.parent / f"eval-{task}-{split}"
@@ -273,6 +274,12 @@ def default_device() -> torch.device:
     return Accelerator().device
 
 
+def _bad_rows_option(value: str) -> str:
+    if value not in ("fail", "skip"):
+        raise XstiltsError(f"--bad-rows {value!r}: allowed: fail, skip")
+    return value
+
+
 def _task_option(name: str):
     try:
         return get_task(name)
@@ -285,6 +292,13 @@ def main() -> None:
         app()
     except XstiltsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        # A full disk (or quota) in a write that no xstilts helper made, e.g. a model's weights
+        # saved by transformers: the file is named when the OS names it.
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"error: {disk_full(exc.filename, exc)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -40,7 +40,8 @@ def describe_validation_error(err: ValidationError, source: str) -> str:
     # Unknown keys first: a typo explains the other errors it causes.
     errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = tuple(p for p in first["loc"] if p not in _TAGGED_MODELS)
+    # A union member's tag sits between keys; a key may share a tag's name (sampler.temperature).
+    loc = tuple(p for i, p in enumerate(first["loc"]) if p not in _TAGGED_MODELS or i == len(first["loc"]) - 1)
     where = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         owner = _model_at(first["loc"])

@@ -31,7 +31,8 @@ from xstilts.tasks.spec import Split
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are typos; inf and nan are never a learning rate, weight or ratio.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- what a training phase learns
@@ -284,9 +285,12 @@ class EvaluatePhase(_Strict):
     layer: NonNegativeInt | None = None
 
 
-def _phase_kind(value: Any) -> str:
-    # `kind` may be left out of training phases, the common case.
-    return value.get("kind", "train") if isinstance(value, dict) else value.kind
+def _phase_kind(value: Any) -> str | None:
+    # `kind` may be left out of training phases, the common case. Anything but a mapping (or a
+    # phase) has no kind: None makes pydantic report the phase with the message below.
+    if isinstance(value, dict):
+        return value.get("kind", "train")
+    return getattr(value, "kind", None)
 
 
 # The tag of each tagged union member, as it appears in validation error locations.
@@ -301,7 +305,9 @@ Phase = Annotated[
     | Annotated[EvaluatePhase, Tag("evaluate")]
     | Annotated[MultiTaskPhase, Tag("multitask")]
     | Annotated[CurriculumPhase, Tag("curriculum")],
-    Discriminator(_phase_kind),
+    Discriminator(_phase_kind, custom_error_type="phase_not_a_mapping",
+                  custom_error_message="a phase is a mapping such as {name: target, task: xnli} "
+                                       "(kind: train, evaluate, multitask or curriculum)"),
 ]
 TrainingPhase = TrainPhase | MultiTaskPhase
 

@@ -32,7 +32,6 @@ error naming the file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 from rich.table import Table
 
 from xstilts.errors import XstiltsError
+from xstilts.io import read_json, read_text
 from xstilts.metrics import METRICS, mean
 
 
@@ -108,25 +108,26 @@ BENCHMARKS: dict[str, tuple[BenchmarkTask, ...]] = {
 
 
 def _lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line.strip() for line in read_text(path).splitlines()]
 
 
 def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise XstiltsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    return read_json(path)
 
 
-def _size_error(predictions: Path, what: str, labels: Path) -> XstiltsError:
-    return XstiltsError(f"{predictions}: {what} than the labels ({labels}); a submission has one prediction "
-                        "per labelled example, in the labels' order")
+def _size_error(predictions: Path, found: str, labels: Path, expected: str) -> XstiltsError:
+    return XstiltsError(f"{predictions}: {found}, the labels ({labels}) have {expected}; a submission has one "
+                        "prediction per labelled example, in the labels' order")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def read_lines(predictions: Path, labels: Path) -> tuple[list, list]:
     predicted, gold = _lines(predictions), _lines(labels)
     if len(predicted) != len(gold):
-        raise _size_error(predictions, f"{len(predicted)} lines, {len(gold)} in", labels)
+        raise _size_error(predictions, _count(len(predicted), "line"), labels, f"{len(gold)}")
     return gold, predicted
 
 
@@ -145,10 +146,10 @@ def _sentences(path: Path) -> list[list[str]]:
 def read_tags(predictions: Path, labels: Path) -> tuple[list, list]:
     predicted, gold = _sentences(predictions), _sentences(labels)
     if len(predicted) != len(gold):
-        raise _size_error(predictions, f"{len(predicted)} sentences, {len(gold)} in", labels)
+        raise _size_error(predictions, _count(len(predicted), "sentence"), labels, f"{len(gold)}")
     for number, (p, g) in enumerate(zip(predicted, gold), start=1):
         if len(p) != len(g):
-            raise _size_error(predictions, f"sentence {number} has {len(p)} tags, {len(g)} in", labels)
+            raise _size_error(predictions, f"sentence {number} has {_count(len(p), 'tag')}", labels, f"{len(g)}")
     return gold, predicted
 
 
@@ -276,6 +277,10 @@ def score_submission(predictions_dir: Path, labels_dir: Path, benchmark: str, sp
             missing[task.name] = f"no {names}/ folder in the {' and '.join(absent)}"
         else:
             scored[task.name] = score_task(task, folders["predictions"], folders["labels"], split)
+    if not scored:
+        names = ", ".join(task.name for task in tasks)
+        raise XstiltsError(f"{predictions_dir}: no task of {benchmark} to score: no task folder in both the "
+                           f"predictions and the labels; expected <task>/{split}-<lang> files, tasks: {names}")
     groups: dict[str, dict] = {}
     for task in tasks:
         group = groups.setdefault(task.group, {"tasks": [], "missing": []})

@@ -9,6 +9,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from xstilts.errors import XstiltsError
+from xstilts.hub import hub_unreachable, work_offline
 from xstilts.models.builtin import BUILTIN_PREFIX, ensure_builtin
 
 
@@ -26,12 +27,22 @@ def load_encoder_and_tokenizer(name: str):
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    local = Path(path).exists()
+    offline = None if local else hub_unreachable()
+    if offline is not None:
+        work_offline()  # a model downloaded before still loads from the Hugging Face cache
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        encoder = AutoModel.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        where = "local directory" if Path(path).exists() else "Hugging Face Hub id"
-        reason = str(exc).splitlines()[0][:160].rstrip(".")
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=offline is not None)
+        encoder = AutoModel.from_pretrained(path, local_files_only=offline is not None)
+    except Exception as exc:  # noqa: BLE001 - transformers and safetensors raise many types for a bad file
+        if offline is not None:
+            raise XstiltsError(
+                f"could not load model '{name}' as a Hugging Face Hub id: it is not in the local Hugging Face "
+                f"cache and the Hub cannot be reached ({offline}); download it once with network, or give a "
+                "local directory (see docs/offline.md)"
+            ) from None
+        where = "local directory" if local else "Hugging Face Hub id"
+        reason = (str(exc).splitlines() or [""])[0][:160].rstrip(".") or exc.__class__.__name__
         raise XstiltsError(
             f"could not load model '{name}' as a {where}: {reason}. Allowed: "
             "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "

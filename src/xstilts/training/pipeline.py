@@ -26,12 +26,13 @@ from xstilts import __version__
 from xstilts.config import ExperimentConfig, phase_tasks
 from xstilts.config.plan import PhasePlan, RunPlan, plan_run
 from xstilts.console import console
+from xstilts.data.loading import forget_checked_examples
 from xstilts.errors import XstiltsError
 from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import build_model, load_model
+from xstilts.models.multitask import build_model, check_max_length, load_model
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
 # Keys that may differ between a run and its resumption without changing results.
@@ -142,6 +143,7 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
         write_json_atomic(run_dir / "metrics.json", summary)
         write_json_atomic(run_dir / "curves.json", run_curves(results))
         write_text_atomic(run_dir / "summary.md", render_summary(summary))
+    forget_checked_examples()
     return summary
 
 
@@ -164,6 +166,7 @@ def _evaluate_phase(plan: RunPlan, phase: PhasePlan, model_dir: Path | None, acc
         model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout, cfg.encoder_layers)
     else:
         model, tokenizer = load_model(model_dir)
+    check_max_length(model.encoder, cfg.max_length)
     if phase.config.layer is not None:
         encoder_layer(model.encoder, phase.config.layer, f"{phase.where}.layer")  # one line, before any work
     model.to(accelerator.device)

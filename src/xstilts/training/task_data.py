@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.config import MaskedLMConfig
-from xstilts.config.plan import TaskPlan, mlm_text_files
+from xstilts.config.plan import TaskPlan, has_dev_set, mlm_text_files
 from xstilts.data.loading import DataSettings, LoadReport, load_examples, select_subset
 from xstilts.errors import XstiltsError
 from xstilts.tasks.example import Example
@@ -48,8 +48,7 @@ def load_training_task(task: TaskPlan, data: DataSettings, seed: int, dev_max_ex
         languages.append(source.language)
     dev: list[Example] = []
     train_spec = task.train_spec
-    has_dev = any("dev" in source.splits for source in train_spec.sources)
-    if dev_max_examples != 0 and has_dev:
+    if dev_max_examples != 0 and has_dev_set(train_spec):
         dev_all, _ = load_examples(train_spec, "dev", train_spec.train_language, data)
         dev = select_subset(dev_all, dev_max_examples, seed)
     return TrainingTask(task, languages, select_subset(pool, task.entry.max_examples, seed), reports, dev)

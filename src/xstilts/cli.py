@@ -16,7 +16,7 @@ from rich.table import Table
 
 from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
-from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, plan_experiments
+from xstilts.config import EvaluatePhase, ExperimentConfig, data_dir_from, describe_validation_error, plan_experiments
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
 from xstilts.data.registry import get_task, registry, resolve_languages
@@ -25,7 +25,7 @@ from xstilts.evaluation.benchmark_score import score_submission, scores_table
 from xstilts.evaluation.summary import language_table
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.io import DISK_FULL, disk_full, write_json_atomic, write_text_atomic
-from xstilts.models.multitask import check_max_length, load_model
+from xstilts.models.multitask import check_max_length, load_model, position_limit
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
@@ -34,6 +34,8 @@ from xstilts.training.pipeline import run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
+
+DEFAULT_MAX_LENGTH = ExperimentConfig.model_fields["max_length"].default
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout "
                     "(<task>/<split>-<lang>.<ext>); defaults to $XSTILTS_DATA_DIR.")]
@@ -111,7 +113,8 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     max_examples: Annotated[int | None, typer.Option(help="Score a seeded subset per language.")] = None,
-    max_length: int = 128,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per input (default: 128, or the model's "
+                                                        "position limit when smaller).")] = None,
     seed: int = 42,
     bad_rows: Annotated[str, typer.Option(help="fail or skip (skipped rows are counted).")] = "fail",
     out: Annotated[Path | None, typer.Option(help="Where predictions go (default: beside the model).")] = None,
@@ -129,6 +132,8 @@ def eval_(
     langs = resolve_languages(spec, cfg.languages, "--languages")
     data = DataSettings(dir=data_dir_from(data_dir), bad_rows=_bad_rows_option(bad_rows))
     model, tokenizer = load_model(checkpoint)
+    if max_length is None:
+        max_length = min(DEFAULT_MAX_LENGTH, position_limit(model.encoder) or DEFAULT_MAX_LENGTH)
     check_max_length(model.encoder, max_length, "--max-length")
     device = default_device()
     model.to(device)
@@ -182,6 +187,8 @@ def attack(
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the subset and the perturbations (default: the run's).")] = None,
     batch_size: int = 64,
+    bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted); default: "
+                                                  "the run's data.bad_rows.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN_DIR/attack/<task>, "
                                                 "or <task>-reused with --reuse).")] = None,
 ) -> None:
@@ -210,7 +217,8 @@ def attack(
     options = AttackOptions(task=task, languages=parse_languages(languages), perturbations=chosen, split=split,  # type: ignore[arg-type]
                             max_examples=max_examples, seed=seed, max_length=config.get("max_length", 128),
                             batch_size=batch_size, dictionaries=dictionary or None,
-                            data=DataSettings(dir=data_dir), reuse=reused,
+                            data=DataSettings(dir=data_dir, bad_rows=_bad_rows_option(
+                                bad_rows or (config.get("data") or {}).get("bad_rows", "fail"))), reuse=reused,
                             device=default_device())
     base = run_dir if (run_dir / "metrics.json").is_file() else model_dir
     out = out or base / "attack" / (f"{task}-reused" if reused is not None else task)

@@ -3,6 +3,7 @@ first step; an unreachable Hub noticed in about a second; weight files with the 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -35,6 +36,21 @@ def test_a_broken_validation_line_stops_the_run_before_training(tmp_path, tiny_m
     assert stopped.value.code == 2
     assert "xcopa/val-sw.jsonl:2: malformed row: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "c").exists()  # nothing trained, nothing written
+
+
+def test_run_bad_rows_skip_counts_the_skipped_rows(tmp_path, tiny_model_dir, tiny_data_dir, one_torch_thread,
+                                                  monkeypatch, capsys):
+    german = tiny_data_dir / "xnli" / "dev-de.tsv"
+    german.write_text(german.read_text(encoding="utf-8") + "one field only\n", encoding="utf-8")
+    config = experiment_config(tmp_path, "skip", tiny_model_dir, tiny_data_dir,
+                               "  - {name: t, task: xnli, batch_size: 8}\n"
+                               "  - {name: e, kind: evaluate, task: xnli, languages: [de]}\n")
+    monkeypatch.setattr(sys, "argv", ["xstilts", "run", str(config), "--bad-rows", "skip"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 0, capsys.readouterr().err
+    scores = json.loads((tmp_path / "runs" / "skip" / "e" / "metrics.json").read_text(encoding="utf-8"))
+    assert scores["languages"]["de"]["skipped_rows"] == 1 and scores["languages"]["de"]["n"] == 3
 
 
 def test_each_file_is_parsed_once_per_run(tmp_path, tiny_model_dir, tiny_data_dir, one_torch_thread, monkeypatch):

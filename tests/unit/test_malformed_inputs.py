@@ -260,6 +260,8 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
      ("c.yaml: phases.0:", "no training phase before it trains", "heads trained by then: none")),
     ("evaluate-other-head-validate", _phases_case("  - {name: t, task: sst2}\n" + EVAL_DE, command="validate"),
      ("c.yaml: phases.1:", "heads trained by then: sst2")),
+    ("evaluate-split-the-task-lacks", _phases_case("  - {name: e, kind: evaluate, task: tatoeba, languages: [de]}\n"),
+     ("c.yaml: phases.0.split: task 'tatoeba' has no 'dev' split; allowed: test",)),
     ("run-name-not-a-name", lambda env: ["run", str(env.raw_config("name: ../x\nphases: [{name: t, task: xnli}]\n"))],
      ("c.yaml:", "name")),
     ("variants-not-a-mapping", _config_case("name: c\nphases: [{name: t, task: xnli}]\nvariants: [a, b]\n"),
@@ -432,6 +434,7 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
      ("metrics.json:1:", "not valid JSON")),
     ("attack-unknown-perturbation", lambda env: _attack(env, None, "--perturbations", "char-noize"),
      ("--perturbations", "char-noize")),
+    ("attack-bad-rows-option", lambda env: _attack(env, None, "--bad-rows", "often"), ("--bad-rows 'often'",)),
     ("attack-bad-split", lambda env: _attack(env, None, "--split", "train"), ("--split 'train'",)),
 ]
 

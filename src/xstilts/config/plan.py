@@ -210,6 +210,10 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
         if phase.layer is not None and get_format(spec.format).has_head:
             raise XstiltsError(f"{where}.layer: task '{spec.name}' is scored by its head; `layer` is for "
                                "tasks scored from encoder states (retrieval: tatoeba, bucc2018, ...)")
+        splits = sorted({name for source in spec.sources for name in source.splits})
+        if phase.split not in splits:
+            raise XstiltsError(f"{where}.split: task '{spec.name}' has no '{phase.split}' split; "
+                               f"allowed: {', '.join(splits)}")
         languages = resolve_languages(spec, phase.languages, f"{where}.languages")
         return PhasePlan(index, phase, phase_dir, spec=spec, languages=tuple(languages))
     tasks = tuple(task_plan(entry, data, place) for entry, place in phase_entries(phase, where))

@@ -287,7 +287,7 @@ class EvaluatePhase(_Strict):
 
 def _phase_kind(value: Any) -> str | None:
     # `kind` may be left out of training phases, the common case. Anything but a mapping (or a
-    # phase) has no kind: None makes pydantic report the phase with the message below.
+    # phase) has no kind: None makes pydantic report it (messages.py words that error).
     if isinstance(value, dict):
         return value.get("kind", "train")
     return getattr(value, "kind", None)
@@ -305,9 +305,7 @@ Phase = Annotated[
     | Annotated[EvaluatePhase, Tag("evaluate")]
     | Annotated[MultiTaskPhase, Tag("multitask")]
     | Annotated[CurriculumPhase, Tag("curriculum")],
-    Discriminator(_phase_kind, custom_error_type="phase_not_a_mapping",
-                  custom_error_message="a phase is a mapping such as {name: target, task: xnli} "
-                                       "(kind: train, evaluate, multitask or curriculum)"),
+    Discriminator(_phase_kind),
 ]
 TrainingPhase = TrainPhase | MultiTaskPhase
 

@@ -181,10 +181,9 @@ def read_jsonl(path: Path, what: str = "") -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            row = exc.msg
+            raise XstiltsError(f"{path}:{lineno}: not valid JSON ({exc.msg})" + (f"; {what}" if what else "")) from None
         if not isinstance(row, dict):
-            reason = f"not valid JSON ({row})" if isinstance(row, str) else "not a JSON object"
-            raise XstiltsError(f"{path}:{lineno}: {reason}" + (f"; {what}" if what else ""))
+            raise XstiltsError(f"{path}:{lineno}: not a JSON object" + (f"; {what}" if what else ""))
         rows.append(row)
     return rows
 

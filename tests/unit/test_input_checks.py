@@ -95,6 +95,15 @@ def test_hub_offline_is_one_line_at_once(monkeypatch):
     hub.hub_unreachable.cache_clear()
 
 
+def test_hub_data_offline_is_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_unreachable.cache_clear()
+    with pytest.raises(XstiltsError, match=r"could not load facebook/xnli .*: not in the local datasets cache and "
+                                           r"the Hub cannot be reached \(HF_HUB_OFFLINE is set\)\. Offline\? Use --data-dir"):
+        loading.load_examples(get_task("xnli"), "dev", "de", loading.DataSettings(source="hub"))
+    hub.hub_unreachable.cache_clear()
+
+
 def test_no_network_is_noticed_in_about_a_second(monkeypatch):
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)

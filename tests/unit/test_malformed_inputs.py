@@ -137,6 +137,12 @@ def _override_case(*settings: str) -> Callable[[Env], list[str]]:
     return lambda env: ["run", str(env.run_config), *[a for s in settings for a in ("--set", s)]]
 
 
+def _mlm(env: Env, name: str, content: str | bytes, options: str = "") -> list[str]:
+    """A training phase with continued MLM on one (broken) text file: checked before training."""
+    path = env.put(f"mlm/{name}", content)
+    return _run(env, f"  - {{name: t, task: xnli, mlm: {{files: [{path}], {options}}}}}\n")
+
+
 def _eval(env: Env, model: Path, *more: str) -> list[str]:
     return ["eval", str(model), "--task", "xnli", "--languages", "de", "--data-dir", str(env.data()),
             "--out", str(env.tmp / "eval-out"), "--max-length", "32", *more]
@@ -356,6 +362,11 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
     ("mlm-files-match-nothing", lambda env: _run(env, "  - {name: t, task: xnli, mlm: {files: [" + str(env.tmp / "none-*.txt")
                                                  + "]}}\n"),
      ("phases.0.mlm.files:", "matches no file")),
+    ("mlm-jsonl-broken-line", lambda env: _mlm(env, "a.jsonl", '{"text": "x"}\n{"text": \n'),
+     ("mlm/a.jsonl:2:", "not valid JSON")),
+    ("mlm-tsv-too-few-columns", lambda env: _mlm(env, "a.tsv", "eins\tzwei\n", "tsv_columns: [2]"),
+     ("mlm/a.tsv:1:", "mlm.tsv_columns [2]")),
+    ("mlm-txt-not-utf8", lambda env: _mlm(env, "a.txt", b"gut\nschl\xfcssel\n"), ("mlm/a.txt:2:", "not valid UTF-8")),
     ("eval-command-broken-row", lambda env: (env.put("xnli/dev-de.tsv", "x\ty\n"), _eval(env, env.run / "target" / "model"))[1],
      ("xnli/dev-de.tsv:1:", "expected 3 tab-separated fields")),
     # ------------------------------------------------------------ model files

@@ -26,6 +26,7 @@ from xstilts.config.schema import (
 )
 from xstilts.data.loading import DataSettings, check_examples, translated_spec
 from xstilts.data.registry import get_task, resolve_languages
+from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.tasks.spec import Split, TaskSpec
@@ -136,7 +137,9 @@ class RunPlan:
                 for scored in phase.curve.dev_sets + phase.curve.target_sets:
                     check_examples(scored.data_spec, scored.split, scored.language, self.data)
             if phase.training and phase.config.mlm:
-                mlm_text_files(phase.config.mlm, phase.where)
+                mlm = phase.config.mlm
+                # Read to check, not kept: unlabeled text is cheap to read again.
+                unlabeled_sentences(mlm_text_files(mlm, phase.where), mlm.tsv_columns, mlm.jsonl_fields, phase.where)
 
 
 def has_dev_set(train_spec: TaskSpec) -> bool:

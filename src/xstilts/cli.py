@@ -16,7 +16,7 @@ from rich.table import Table
 
 from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
-from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, load_experiments
+from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, plan_experiments
 from xstilts.config.loading import eval_settings
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
@@ -25,17 +25,18 @@ from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import score_submission, scores_table
 from xstilts.evaluation.summary import language_table
 from xstilts.evaluation.zero_shot import evaluate_languages
-from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import load_model
+from xstilts.io import DISK_FULL, disk_full, write_json_atomic, write_text_atomic
+from xstilts.models.multitask import check_max_length, load_model, position_limit
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
 from xstilts.training.interrupts import Interrupted
-from xstilts.training.pipeline import check_config, run_plan
+from xstilts.training.pipeline import check_run, run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
+
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout "
                     "(<task>/<split>-<lang>.<ext>); defaults to $XSTILTS_DATA_DIR.")]
@@ -47,12 +48,16 @@ def run(
     data_dir: DataDir = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key: key.sub=value (repeatable).")] = [],
     force: Annotated[bool, typer.Option("--force", help="Discard an existing run of this name and start over.")] = False,
+    bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted); "
+                                                  "sets the config's data.bad_rows.")] = None,
 ) -> None:
     """Run an experiment: its phases in order, skipping finished ones, resuming the rest. A
     study file (variants) or a permuted curriculum stands for several runs, run in turn."""
 
-    experiments = load_experiments(config, set_, data_dir)
-    plans = [check_config(cfg) for cfg in experiments]  # every run's data is checked before the first one starts
+    overrides = [*set_, f"data.bad_rows={_bad_rows_option(bad_rows)}"] if bad_rows is not None else set_
+    plans = plan_experiments(config, overrides, data_dir)
+    for plan in plans:  # every file, model and tracker of every run is checked before the first one starts
+        check_run(plan)
     for number, plan in enumerate(plans, start=1):
         cfg = plan.config
         if len(plans) > 1:
@@ -76,11 +81,9 @@ def validate(
 
     files = [f for c in configs for f in (sorted(c.rglob("*.yaml")) if c.is_dir() else [c])]
     for file in files:
-        experiments = load_experiments(file)
-        for cfg in experiments:
-            # Data files are checked at run time: validation must not depend on --data-dir.
-            check_config(cfg, check_files=False)
-        runs = f" ({len(experiments)} runs: {', '.join(e.name for e in experiments)})" if len(experiments) > 1 else ""
+        # Data files are checked at run time: validation must not depend on --data-dir.
+        plans = plan_experiments(file)
+        runs = f" ({len(plans)} runs: {', '.join(p.config.name for p in plans)})" if len(plans) > 1 else ""
         console.print(f"[green]ok[/green] {file}{runs}")
 
 
@@ -115,7 +118,8 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     max_examples: Annotated[int | None, typer.Option(help="Score a seeded subset per language.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Default: the run's (runs/<run>/config.yaml), else 128.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per input. Default: the run's (runs/<run>/config.yaml), "
+                                                        "else 128, within the model's position limit.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the subset. Default: the run's, else 42.")] = None,
     bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted). "
                                                       "Default: the run's, else fail.")] = None,
@@ -126,9 +130,8 @@ def eval_(
 
 
 
-    if bad_rows not in (None, "fail", "skip"):
-        raise XstiltsError(f"--bad-rows {bad_rows!r}: allowed: fail, skip")
-    settings = eval_settings(checkpoint, task, max_length, seed, bad_rows, data_dir)
+    settings = eval_settings(checkpoint, task, max_length, seed,
+                             _bad_rows_option(bad_rows) if bad_rows is not None else None, data_dir)
     try:
         cfg = EvaluatePhase(kind="evaluate", name="eval", task=task, split=split, languages=parse_languages(languages),
                             max_examples=max_examples, layer=settings.layer)
@@ -138,6 +141,9 @@ def eval_(
     langs = resolve_languages(spec, cfg.languages, "--languages")
     console.print(f"settings: {settings.origin}", markup=False, highlight=False, soft_wrap=True)
     model, tokenizer = load_model(checkpoint)
+    if max_length is None:  # the run's or the default, within the model's position limit
+        max_length = min(settings.max_length, position_limit(model.encoder) or settings.max_length)
+    check_max_length(model.encoder, max_length, "--max-length")
     try:
         accelerator = Accelerator(mixed_precision=settings.mixed_precision)
     except ValueError as exc:  # e.g. fp16 on a machine without a GPU
@@ -147,7 +153,7 @@ def eval_(
     shutil.rmtree(out / "scores", ignore_errors=True)  # an explicit eval always recomputes
     with accelerator.autocast():  # the run's precision, as its evaluate phases ran
         metrics = evaluate_languages(model, tokenizer, spec, langs, cfg, out, settings.data, settings.seed,
-                                     settings.max_length, accelerator.device)
+                                     max_length, accelerator.device)
     write_json_atomic(out / "metrics.json", metrics)
     results_console.print(language_table(str(checkpoint), metrics))
     console.print(f"predictions in {out}")
@@ -195,6 +201,8 @@ def attack(
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the subset and the perturbations (default: the run's).")] = None,
     batch_size: int = 64,
+    bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted); default: "
+                                                  "the run's data.bad_rows.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN_DIR/attack/<task>, "
                                                 "or <task>-reused with --reuse).")] = None,
 ) -> None:
@@ -225,7 +233,8 @@ def attack(
                             perturbations=chosen, split=split,  # type: ignore[arg-type]
                             max_examples=max_examples, seed=seed, max_length=config.get("max_length", 128),
                             batch_size=batch_size, dictionaries=dictionary or None,
-                            data=DataSettings(dir=data_dir), reuse=reused,
+                            data=DataSettings(dir=data_dir, bad_rows=_bad_rows_option(
+                                bad_rows or (config.get("data") or {}).get("bad_rows", "fail"))), reuse=reused,
                             device=default_device())
     base = run_dir if (run_dir / "metrics.json").is_file() else model_dir
     out = out or base / "attack" / (f"{task}-reused" if reused is not None else task)
@@ -291,6 +300,12 @@ def default_device() -> torch.device:
     return Accelerator().device
 
 
+def _bad_rows_option(value: str) -> str:
+    if value not in ("fail", "skip"):
+        raise XstiltsError(f"--bad-rows {value!r}: allowed: fail, skip")
+    return value
+
+
 def _task_option(name: str):
     try:
         return get_task(name)
@@ -303,6 +318,13 @@ def main() -> None:
         app()
     except XstiltsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        # A full disk (or quota) in a write that no xstilts helper made, e.g. a model's weights
+        # saved by transformers: the file is named when the OS names it.
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"error: {disk_full(exc.filename, exc)}", file=sys.stderr)
         sys.exit(2)
 
 

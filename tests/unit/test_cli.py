@@ -44,12 +44,12 @@ def test_config_typo(tmp_path):
     _one_line_error(xstilts("run", str(config)), "c.yaml: unknown key 'phases.0.batchsize'", "batch_size")
 
 
-def test_missing_data_file_is_found_before_any_work(tmp_path, tiny_model_dir):
+def test_missing_data_file_is_found_before_any_work(tmp_path, tiny_model_dir, tiny_data_dir):
     config = tmp_path / "c.yaml"
     config.write_text(f"name: c\nmodel: {tiny_model_dir}\noutput_dir: {tmp_path}\n"
-                      "phases: [{name: e, kind: evaluate, task: xnli, languages: [de]}]\n")
-    (tmp_path / "empty").mkdir()
-    result = xstilts("run", str(config), "--data-dir", str(tmp_path / "empty"))
+                      "phases: [{name: t, task: xnli}, {name: e, kind: evaluate, task: xnli, languages: [de]}]\n")
+    (tiny_data_dir / "xnli" / "dev-de.tsv").unlink()
+    result = xstilts("run", str(config), "--data-dir", str(tiny_data_dir))
     _one_line_error(result, "missing data file", "dev-de.tsv")
     assert result.stderr.startswith("error: ")  # nothing ran before the check
 
@@ -57,7 +57,8 @@ def test_missing_data_file_is_found_before_any_work(tmp_path, tiny_model_dir):
 def test_unreachable_model(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(f"name: c\nmodel: xlm-roberta-large\noutput_dir: {tmp_path}\n"
-                      "phases: [{name: e, kind: evaluate, task: demo-nli, split: test, languages: [de]}]\n")
+                      "phases: [{name: t, task: demo-nli},\n"
+                      "         {name: e, kind: evaluate, task: demo-nli, split: test, languages: [de]}]\n")
     result = xstilts("run", str(config))
     _one_line_error(result, "could not load model 'xlm-roberta-large' as a Hugging Face Hub id")
 

@@ -13,7 +13,6 @@ A difference is significant when its interval excludes 0. Accuracies and differe
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from xstilts.analysis.report_format import Section, Table, render_markdown
 from xstilts.analysis.runs import RunGroup, RunResult, group_by_setting, load_run
 from xstilts.analysis.stats import bootstrap_scores, percentile_interval
 from xstilts.errors import XstiltsError
+from xstilts.io import read_json, read_jsonl
 
 AVERAGE = "average, all languages"  # the source language included; the zero-shot average leaves it out
 ZERO_SHOT_AVERAGE = "zero-shot average"
@@ -146,13 +146,13 @@ def _paired_replicates(first: RunGroup, second: RunGroup, languages: list[str], 
 
 def _example_ids(run: RunResult, lang: str) -> list[str]:
     path = run.directory / run.phase / "predictions" / run.task / f"{run.split}-{lang}.jsonl"
-    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row.get("id") for row in read_jsonl(path)]
 
 
 def _training_examples(run: RunResult) -> int | None:
     """Training examples of the run's phases before its last training phase (the intermediate
     training, whatever its curriculum), from metrics.json; None when it does not say."""
-    phases = json.loads((run.directory / "metrics.json").read_text(encoding="utf-8"))["phases"]
+    phases = read_json(run.directory / "metrics.json")["phases"]
     trained = [p for p in phases.values() if p["kind"] == "train"]
     if not trained or any("examples_seen" not in p for p in trained):
         return None

@@ -13,7 +13,6 @@ its tables with a builder.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from xstilts.analysis.report_format import Figure, Section, Table, render_html, 
 from xstilts.analysis.runs import RunResult, group_by_setting, load_run
 from xstilts.console import console, progress_bar
 from xstilts.errors import XstiltsError
-from xstilts.io import write_bytes_atomic, write_text_atomic
+from xstilts.io import read_json, write_bytes_atomic, write_text_atomic
 from xstilts.languages import LANGUAGE_INFO
 from xstilts.robustness.report import label_changing, overview, per_perturbation
 from xstilts.typology.distances import Distances, distances_from
@@ -315,7 +314,7 @@ def robustness_sections(runs: list[RunResult], options: ReportOptions) -> list[S
     sections = []
     for run in runs:
         for results in sorted(run.directory.glob("attack/*/results.json")):
-            summary = json.loads(results.read_text(encoding="utf-8"))
+            summary = read_json(results, "an attack's results.json (rerun `xstilts attack` to write it)")
             tables = [Table(header, rows, title) for title, header, rows in
                       (overview(summary), per_perturbation(summary), label_changing(summary)) if rows]
             sections.append(Section(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.errors import XstiltsError
+from xstilts.io import read_json, read_jsonl
 
 # Config keys that do not change what a run measures: runs differing only in these (and the
 # seed) are repetitions of one setting.
@@ -88,8 +89,11 @@ def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.is_file():
         raise XstiltsError(f"{run_dir}: no metrics.json; expected a finished run directory (runs/<name>/)")
-    summary = json.loads(metrics_file.read_text(encoding="utf-8"))
-    evaluations = {n: p for n, p in summary["phases"].items() if p["kind"] == "evaluate"}
+    summary = read_json(metrics_file, "a finished run's metrics.json (rerun the same `xstilts run` to rewrite it)")
+    try:
+        evaluations = {n: p for n, p in summary["phases"].items() if p["kind"] == "evaluate"}
+    except (KeyError, TypeError, AttributeError):
+        raise XstiltsError(f"{metrics_file}: no 'phases' with a 'kind' each; not a metrics.json `xstilts run` wrote") from None
     if phase is None:
         several = [n for n, p in evaluations.items() if len(p["languages"]) > 1]
         if not several:
@@ -129,7 +133,7 @@ def _read_predictions(path: Path) -> list[dict]:
     if not path.is_file():
         raise XstiltsError(f"{path}: predictions file missing; the analysis bootstraps over per-example "
                            "predictions (rerun the evaluation to write them)")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(path, "a predictions file of `xstilts run` (rerun the evaluation to rewrite it)")
     if not rows:
         raise XstiltsError(f"{path}: no predictions in the file (rerun the evaluation to write them)")
     return rows

@@ -4,7 +4,7 @@ files with their variants and the data-dir rule (`loading.py`), and the resolved
 phase receives (`plan.py`)."""
 
 from xstilts.config.curriculum import resolve_curricula, split_budget
-from xstilts.config.loading import DATA_DIR_ENV, data_dir_from, load_config, load_experiments
+from xstilts.config.loading import DATA_DIR_ENV, data_dir_from, load_config, load_experiments, plan_experiments
 from xstilts.config.messages import describe_validation_error
 from xstilts.config.overrides import apply_override, parse_override
 from xstilts.config.schema import (
@@ -32,5 +32,6 @@ __all__ = [
     "FixedSampler", "MaskedLMConfig", "MultiTaskPhase", "ProportionalSampler", "SamplerConfig", "TaskEntry",
     "TemperatureSampler", "TrainPhase", "TrainingOptions", "TrainingPhase", "UniformSampler", "apply_override",
     "data_dir_from", "describe_validation_error", "load_config", "load_experiments", "parse_override",
+    "plan_experiments",
     "phase_entries", "phase_tasks", "resolve_curricula", "split_budget",
 ]

@@ -12,15 +12,16 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
 from pydantic import ValidationError
 
 from xstilts.config.curriculum import resolve_curricula
 from xstilts.config.messages import describe_validation_error
 from xstilts.config.overrides import apply_override, parse_override
+from xstilts.config.plan import RunPlan, plan_run
 from xstilts.config.schema import ExperimentConfig
 from xstilts.data.loading import DataSettings
 from xstilts.errors import XstiltsError, repeated
+from xstilts.io import load_yaml, read_text
 
 DATA_DIR_ENV = "XSTILTS_DATA_DIR"
 
@@ -62,15 +63,27 @@ def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, d
 def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
     """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
     fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
+    return [cfg for _, cfg in _sourced_experiments(path, overrides, data_dir)]
+
+
+def plan_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[RunPlan]:
+    """The plans of the runs a file stands for (`load_experiments`, then `plan_run`); a name
+    the plan cannot resolve is one line naming the file and the key path."""
+    plans = []
+    for source, cfg in _sourced_experiments(path, overrides, data_dir):
+        try:
+            plans.append(plan_run(cfg))
+        except XstiltsError as exc:
+            raise XstiltsError(f"{source}: {exc}") from None
+    return plans
+
+
+def _sourced_experiments(path: Path, overrides: list[str], data_dir: Path | None) -> list[tuple[str, ExperimentConfig]]:
+    """(where it was read, the experiment) per run of a file."""
     path = Path(path)
     if not path.is_file():
         raise XstiltsError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise XstiltsError(f"{place}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = load_yaml(read_text(path), path) or {}
     if not isinstance(data, dict):
         raise XstiltsError(f"{path}: expected a mapping of config keys at the top level")
     experiments = []
@@ -83,8 +96,9 @@ def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | Non
         chosen = data_dir_from(data_dir, data_cfg.get("dir"))
         if chosen is not None and isinstance(variant.setdefault("data", {}), dict):
             variant["data"]["dir"] = str(chosen)
-        experiments += resolve_curricula(_validate(variant, source), lambda d, s=source: _validate(d, s))
-    dupes = repeated(e.name for e in experiments)
+        experiments += [(source, cfg) for cfg in resolve_curricula(_validate(variant, source),
+                                                                  lambda d, s=source: _validate(d, s))]
+    dupes = repeated(e.name for _, e in experiments)
     if dupes:
         raise XstiltsError(f"{path}: several runs would be named {', '.join(dupes)}; give the variants other names")
     return experiments
@@ -117,7 +131,7 @@ def saved_run_config(model_dir: Path) -> tuple[ExperimentConfig, Path] | None:
     saved = Path(model_dir).resolve().parent.parent / "config.yaml"
     if not saved.is_file():
         return None
-    return _validate(yaml.safe_load(saved.read_text(encoding="utf-8")) or {}, str(saved)), saved
+    return _validate(load_yaml(read_text(saved), saved) or {}, str(saved)), saved
 
 
 def eval_settings(model_dir: Path, task: str, max_length: int | None = None, seed: int | None = None,

@@ -40,7 +40,8 @@ def describe_validation_error(err: ValidationError, source: str) -> str:
     # Unknown keys first: a typo explains the other errors it causes.
     errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = tuple(p for p in first["loc"] if p not in _TAGGED_MODELS)
+    # A union member's tag sits between keys; a key may share a tag's name (sampler.temperature).
+    loc = tuple(p for i, p in enumerate(first["loc"]) if p not in _TAGGED_MODELS or i == len(first["loc"]) - 1)
     where = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         owner = _model_at(first["loc"])
@@ -48,4 +49,11 @@ def describe_validation_error(err: ValidationError, source: str) -> str:
         return f"{source}: unknown key '{where}'.{did_you_mean(loc[-1], allowed)} Allowed here: {', '.join(allowed)}"
     got = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
-    return f"{source}: {where}: {first['msg']}{got}{more}"
+    # pydantic's words for a phase that is no mapping name our internals, not the config.
+    phase_not_a_mapping = first["type"] == "union_tag_not_found" and len(loc) == 2 and loc[0] == "phases"
+    message = _PHASE_NOT_A_MAPPING if phase_not_a_mapping else first["msg"]
+    return f"{source}: {where}: {message}{got}{more}"
+
+
+_PHASE_NOT_A_MAPPING = ("a phase is a mapping such as {name: target, task: xnli} "
+                        "(kind: train, evaluate, multitask or curriculum)")

@@ -24,8 +24,9 @@ from xstilts.config.schema import (
     TrainingPhase,
     phase_entries,
 )
-from xstilts.data.loading import DataSettings, check_available, translated_spec
+from xstilts.data.loading import DataSettings, check_examples, translated_spec
 from xstilts.data.registry import get_task, resolve_languages
+from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.tasks.spec import Split, TaskSpec
@@ -122,18 +123,28 @@ class RunPlan:
         return {spec.name: spec.version for spec in specs}
 
     def check_files(self) -> None:
-        """Every file any phase will read exists, before the first step."""
+        """Every file any phase will read is there and every row of it is valid, before the
+        first step (the examples are kept for the run: each file is parsed once)."""
         for phase in self.phases:
             if phase.spec is not None:
                 for lang in phase.languages:
-                    check_available(phase.spec, phase.config.split, lang, self.data)
+                    check_examples(phase.spec, phase.config.split, lang, self.data)
             for task in phase.tasks:
                 check_task_files(task)
+                if phase.config.dev_max_examples != 0 and has_dev_set(task.train_spec):
+                    check_examples(task.train_spec, "dev", task.train_spec.train_language, self.data)
             if phase.curve is not None:
                 for scored in phase.curve.dev_sets + phase.curve.target_sets:
-                    check_available(scored.data_spec, scored.split, scored.language, self.data)
+                    check_examples(scored.data_spec, scored.split, scored.language, self.data)
             if phase.training and phase.config.mlm:
-                mlm_text_files(phase.config.mlm, phase.where)
+                mlm = phase.config.mlm
+                # Read to check, not kept: unlabeled text is cheap to read again.
+                unlabeled_sentences(mlm_text_files(mlm, phase.where), mlm.tsv_columns, mlm.jsonl_fields, phase.where)
+
+
+def has_dev_set(train_spec: TaskSpec) -> bool:
+    """Whether a training task has an English dev set to select the best model on."""
+    return any("dev" in source.splits for source in train_spec.sources)
 
 
 def mlm_text_files(cfg: MaskedLMConfig, where: str) -> tuple[Path, ...]:
@@ -151,7 +162,7 @@ def mlm_text_files(cfg: MaskedLMConfig, where: str) -> tuple[Path, ...]:
 
 def check_task_files(task: TaskPlan) -> None:
     for source in task.sources:
-        check_available(source.spec, "train", source.language, source.data)
+        check_examples(source.spec, "train", source.language, source.data)
 
 
 def task_plan(entry: TaskEntry, data: DataSettings, where: str) -> TaskPlan:
@@ -202,6 +213,10 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
         if phase.layer is not None and get_format(spec.format).has_head:
             raise XstiltsError(f"{where}.layer: task '{spec.name}' is scored by its head; `layer` is for "
                                "tasks scored from encoder states (retrieval: tatoeba, bucc2018, ...)")
+        splits = sorted({name for source in spec.sources for name in source.splits})
+        if phase.split not in splits:
+            raise XstiltsError(f"{where}.split: task '{spec.name}' has no '{phase.split}' split; "
+                               f"allowed: {', '.join(splits)}")
         languages = resolve_languages(spec, phase.languages, f"{where}.languages")
         return PhasePlan(index, phase, phase_dir, spec=spec, languages=tuple(languages))
     tasks = tuple(task_plan(entry, data, place) for entry, place in phase_entries(phase, where))
@@ -214,8 +229,23 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
     return PhasePlan(index, phase, phase_dir, tasks=tasks, curve=curve)
 
 
+def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
+    """An evaluate phase scoring with a head needs a training phase before it that trains that
+    head: a run starts from a pretrained encoder, which has no task heads."""
+    trained: dict[str, str] = {}  # head -> the first task that trains it
+    for phase in phases:
+        for task in phase.tasks:
+            trained.setdefault(task.spec.head, task.name)
+        if phase.spec is not None and get_format(phase.spec.format).has_head and phase.spec.head not in trained:
+            raise XstiltsError(f"{phase.where}: evaluate phase '{phase.name}' scores task '{phase.spec.name}' with "
+                               f"its '{phase.spec.head}' head, which no training phase before it trains (heads "
+                               f"trained by then: {', '.join(trained) or 'none'}); put a phase training "
+                               f"'{phase.spec.name}' before it")
+
+
 def plan_run(cfg: ExperimentConfig) -> RunPlan:
     """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
     run_dir = cfg.output_dir / cfg.name
     phases = tuple(_phase_plan(i, phase, run_dir, cfg.data) for i, phase in enumerate(cfg.phases))
+    _check_heads_trained_first(phases)
     return RunPlan(cfg, run_dir, phases)

@@ -32,7 +32,8 @@ from xstilts.tasks.spec import Split
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are typos; inf and nan are never a learning rate, weight or ratio.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]*")
@@ -308,9 +309,12 @@ class EvaluatePhase(_Strict):
     layer: NonNegativeInt | None = None
 
 
-def _phase_kind(value: Any) -> str:
-    # `kind` may be left out of training phases, the common case.
-    return value.get("kind", "train") if isinstance(value, dict) else value.kind
+def _phase_kind(value: Any) -> str | None:
+    # `kind` may be left out of training phases, the common case. Anything but a mapping (or a
+    # phase) has no kind: None makes pydantic report it (messages.py words that error).
+    if isinstance(value, dict):
+        return value.get("kind", "train")
+    return getattr(value, "kind", None)
 
 
 # The tag of each tagged union member, as it appears in validation error locations.

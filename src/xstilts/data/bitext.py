@@ -11,8 +11,11 @@ and is read as rows of the retrieval format: one per gold pair (`source_id`, `so
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from xstilts.io import text_lines
 
 Row = tuple[str, dict[str, Any]]
 
@@ -24,16 +27,15 @@ def bitext_files(prefix: Path, lang: str, target_lang: str) -> list[Path]:
 
 def _id_lines(path: Path, what: str) -> Iterator[tuple[str, list[str] | None, str | None]]:
     """(place, [id, text], error) per non-blank line of a two-column file."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            cells = line.rstrip("\r\n").split("\t")
-            if cells == [""]:
-                continue
-            place = f"{path}:{lineno}"
-            if len(cells) != 2 or not all(c.strip() for c in cells):
-                yield place, None, f"expected two non-empty tab-separated fields ({what}), got {len(cells)}"
-            else:
-                yield place, cells, None
+    for lineno, line in text_lines(path):
+        cells = line.rstrip("\r\n").split("\t")
+        if cells == [""]:
+            continue
+        place = f"{path}:{lineno}"
+        if len(cells) != 2 or not all(c.strip() for c in cells):
+            yield place, None, f"expected two non-empty tab-separated fields ({what}), got {len(cells)}"
+        else:
+            yield place, cells, None
 
 
 def _sentences(path: Path, errors: list[Row]) -> dict[str, tuple[str, str]]:

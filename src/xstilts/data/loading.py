@@ -4,23 +4,24 @@ into an `Example`, so all sources validate rows the same way."""
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from xstilts.data.bitext import bitext_files, bitext_rows
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
-from xstilts.io import gc_paused
+from xstilts.hub import hub_unreachable, work_offline
+from xstilts.io import gc_paused, read_json, text_lines
 from xstilts.languages import LANGUAGE_INFO
-from xstilts.data.bitext import bitext_files, bitext_rows
 from xstilts.tasks.example import BadRow, Example
 from xstilts.tasks.spec import SPLIT_PART, HubSource, LocalSource, PackagedSource, Split, TaskSpec
 
@@ -55,41 +56,36 @@ def packaged_data_dir() -> Path:
 
 
 def _read_tsv(path: Path, columns: list[str] | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        lines = enumerate(handle, start=1)
-        if columns is None:
-            _, header = next(lines, (0, ""))
-            columns = header.rstrip("\r\n").split("\t")
-        for lineno, line in lines:
-            cells = line.rstrip("\r\n").split("\t")
-            if cells == [""]:
-                continue  # a blank line (e.g. trailing) carries no row
-            if len(cells) != len(columns):
-                yield lineno, {"__error__": f"expected {len(columns)} tab-separated fields "
-                               f"({', '.join(columns)}), got {len(cells)}"}
-                continue
-            yield lineno, dict(zip(columns, cells))
+    lines = text_lines(path, before="header" if columns is None else "first row")
+    if columns is None:
+        _, header = next(lines, (0, ""))
+        columns = header.rstrip("\r\n").split("\t")
+    for lineno, line in lines:
+        cells = line.rstrip("\r\n").split("\t")
+        if cells == [""]:
+            continue  # a blank line (e.g. trailing) carries no row
+        if len(cells) != len(columns):
+            yield lineno, {"__error__": f"expected {len(columns)} tab-separated fields "
+                           f"({', '.join(columns)}), got {len(cells)}"}
+            continue
+        yield lineno, dict(zip(columns, cells))
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield lineno, {"__error__": f"not valid JSON ({exc.msg})"}
-                continue
-            yield lineno, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield lineno, {"__error__": f"not valid JSON ({exc.msg})"}
+            continue
+        yield lineno, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """A JSON list of objects, or an object of objects keyed by index (the MNLI/QQP layout)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise XstiltsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    data = read_json(path)
     if _is_squad_layout(data):
         yield from _squad_rows(data["data"])
         return
@@ -126,20 +122,19 @@ def _read_sentences(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[
     after each sentence. One row per sentence, placed at the line of its first word."""
     words_field, tags_field = columns
     start, words, tags, problem = 0, [], [], None
-    with path.open(encoding="utf-8", newline="") as handle:
-        # A blank line after the last one ends the file's last sentence too.
-        for lineno, line in enumerate(itertools.chain(handle, [""]), start=1):
-            if not line.strip():
-                if words:
-                    yield start, problem or {words_field: words, tags_field: tags}
-                start, words, tags, problem = 0, [], [], None
-                continue
-            cells = line.rstrip("\r\n").split("\t")
-            if len(cells) != 2 and problem is None:
-                problem = {"__error__": f"line {lineno}: expected word<TAB>tag, got {len(cells)} tab-separated field(s)"}
-            start = start or lineno
-            words.append(cells[0])
-            tags.append(cells[-1])
+    # A blank line after the last one ends the file's last sentence too.
+    for lineno, line in itertools.chain(text_lines(path), [(0, "")]):
+        if not line.strip():
+            if words:
+                yield start, problem or {words_field: words, tags_field: tags}
+            start, words, tags, problem = 0, [], [], None
+            continue
+        cells = line.rstrip("\r\n").split("\t")
+        if len(cells) != 2 and problem is None:
+            problem = {"__error__": f"line {lineno}: expected word<TAB>tag, got {len(cells)} tab-separated field(s)"}
+        start = start or lineno
+        words.append(cells[0])
+        tags.append(cells[-1])
 
 
 def _read_jiant_ccg(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -151,24 +146,23 @@ def _read_jiant_ccg(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[
         raise XstiltsError(f"missing {vocabulary}: jiant's CCG layout keeps the tag vocabulary "
                            f"(a JSON object tag -> id) beside {path.name}")
     try:
-        tag_ids = {tag: int(i) for tag, i in json.loads(vocabulary.read_text(encoding="utf-8")).items()}
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        tag_ids = {tag: int(i) for tag, i in read_json(vocabulary).items()}
+    except (AttributeError, TypeError, ValueError):
         raise XstiltsError(f"{vocabulary}: not a JSON object of tag -> integer id (jiant's tags_to_id.json)") from None
     words_field, tags_field = columns
-    with path.open(encoding="utf-8", newline="") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            cells = line.rstrip("\r\n").split("\t")
-            if len(cells) != 2:
-                yield lineno, {"__error__": f"expected words<TAB>tags, got {len(cells)} tab-separated field(s)"}
-                continue
-            words, tags = cells[0].split(), cells[1].split()
-            unknown = next((tag for tag in tags if tag not in tag_ids), None)
-            if unknown is not None:
-                yield lineno, {"__error__": f"tag {unknown!r} is not in {vocabulary.name}"}
-                continue
-            yield lineno, {words_field: words, tags_field: [tag_ids[tag] for tag in tags]}
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        cells = line.rstrip("\r\n").split("\t")
+        if len(cells) != 2:
+            yield lineno, {"__error__": f"expected words<TAB>tags, got {len(cells)} tab-separated field(s)"}
+            continue
+        words, tags = cells[0].split(), cells[1].split()
+        unknown = next((tag for tag in tags if tag not in tag_ids), None)
+        if unknown is not None:
+            yield lineno, {"__error__": f"tag {unknown!r} is not in {vocabulary.name}"}
+            continue
+        yield lineno, {words_field: words, tags_field: [tag_ids[tag] for tag in tags]}
 
 
 def local_rows(path: Path, columns: list[str] | None, layout: str = "rows") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -246,15 +240,22 @@ def hub_rows(spec: TaskSpec, source: HubSource, split: Split, lang: str) -> Iter
     if source.id_prefixes and id_prefix is None:
         raise XstiltsError(f"task '{spec.name}': the Hub source's id_prefixes name no prefix for "
                            f"language '{lang}'; it has: {', '.join(source.id_prefixes)}")
+    offline = hub_unreachable()
+    if offline is not None:
+        work_offline()
+        datasets.config.HF_HUB_OFFLINE = True  # read from the datasets cache only: no minute of retries
     hub_splits = source.splits[split]
     for part, hub_split in enumerate([hub_splits] if isinstance(hub_splits, str) else hub_splits):
         try:
             dataset = datasets.load_dataset(source.dataset, config, split=hub_split)
         except Exception as exc:  # datasets raises many types for "not reachable / not found"
             reason = str(exc).splitlines()[0][:160].rstrip(".") if str(exc) else exc.__class__.__name__
+            if offline is not None:
+                reason = f"not in the local datasets cache and the Hub cannot be reached ({offline})"
             raise XstiltsError(
                 f"could not load {source.dataset} (config {config}, split {hub_split}) from the "
-                f"Hugging Face Hub: {reason}. Offline? Use --data-dir with local files in XTREME layout"
+                f"Hugging Face Hub: {reason}. Offline? Use --data-dir with local files in XTREME layout "
+                "(see docs/offline.md)"
             ) from None
         names = dataset.features.get(spec.inputs.label)
         label_names = getattr(names, "names", None)
@@ -322,19 +323,51 @@ def check_available(spec: TaskSpec, split: Split, lang: str, settings: DataSetti
         _local_paths(spec, source, root, split, lang)
 
 
-def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSettings) -> tuple[list[Example], LoadReport]:
+# Examples read by `check_examples` before a run starts, kept for the run's own loads so that
+# every file is parsed once: (task, source, split, language, settings) -> (the files' sizes
+# and modification times when read, examples, report).
+_checked: dict[tuple, tuple[tuple, list[Example], LoadReport]] = {}
+
+
+def _files_state(paths: list[Path]) -> tuple:
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+
+
+def check_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSettings) -> None:
+    """Fail now, not hours into a run, on a missing file or a malformed row: read and validate
+    every row of a local (or packaged) file, and keep the examples for `load_examples` in this
+    process. Hub datasets are read when used."""
+    source = _pick_source(spec, settings)
+    if not isinstance(source, HubSource):
+        load_examples(spec, split, lang, settings, keep=True)
+
+
+def forget_checked_examples() -> None:
+    """Drop the examples `check_examples` kept (a run has finished with them)."""
+    _checked.clear()
+
+
+def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSettings,
+                  keep: bool = False) -> tuple[list[Example], LoadReport]:
     """All examples of one task, split and language, validated row by row.
 
     A malformed row stops loading with its place (`fail`) or is skipped and counted (`skip`);
-    it is never dropped silently.
+    it is never dropped silently. Examples `check_examples` read are returned from memory while
+    their files are unchanged; `keep` keeps these for later calls.
     """
     source = _pick_source(spec, settings)
     if isinstance(source, HubSource):
         rows = hub_rows(spec, source, split, lang)
         origin = f"hub:{source.dataset}"
+        key, state = None, ()
     else:
         root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.dir)
         paths = _local_paths(spec, source, root, split, lang)
+        files = [f for p in paths for f in (bitext_files(p, lang, spec.train_language) if source.layout == "bitext" else [p])]
+        key, state = (spec.name, source.model_dump_json(), split, lang, settings), _files_state(files)
+        if key in _checked and _checked[key][0] == state:
+            _, examples, report = _checked[key]
+            return list(examples), report
         rows = _local_split_rows(spec, source, paths, split, lang)
         origin = " + ".join(map(str, paths))
     report = LoadReport(origin=origin)
@@ -354,7 +387,9 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
                 report.skipped.append(f"{place}: {exc}")
     if not examples:
         raise XstiltsError(f"{origin}: no usable rows for task '{spec.name}' ({split}, {lang})")
-    return examples, report
+    if keep and key is not None:
+        _checked[key] = (state, examples, report)
+    return list(examples), report
 
 
 def subset_positions(count: int, limit: int | None, seed: int) -> list[int] | None:

@@ -6,11 +6,11 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from xstilts.errors import XstiltsError, did_you_mean
 from xstilts.formats import get_format
+from xstilts.io import load_yaml, read_text
 from xstilts.metrics import METRICS
 from xstilts.tasks.spec import TaskSpec
 
@@ -33,10 +33,7 @@ def checked_spec(data: dict) -> TaskSpec:
 
 
 def load_spec_file(path: Path) -> TaskSpec:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise XstiltsError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    data = load_yaml(read_text(path), path)
     try:
         return checked_spec(data)
     except ValidationError as exc:

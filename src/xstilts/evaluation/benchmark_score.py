@@ -55,6 +55,7 @@ from typing import Any
 from rich.table import Table
 
 from xstilts.errors import XstiltsError
+from xstilts.io import read_json, read_text
 from xstilts.metrics import METRICS, mean
 
 
@@ -127,21 +128,25 @@ BENCHMARKS: dict[str, tuple[BenchmarkTask, ...]] = {
 
 
 def _lines(path: Path) -> list[str]:
-    """Stripped lines, split as evaluate.py's `read_label` iterates a file (at "\n" only)."""
-    with path.open(encoding="utf-8") as handle:
-        return [line.strip() for line in handle]
+    """Stripped lines, split as evaluate.py's `read_label` iterates a file: text mode's universal
+    newlines (CR LF and a lone CR end a line too), then at LF only."""
+    lines = read_text(path).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":  # the end of the last line, not a line
+        lines.pop()
+    return [line.strip() for line in lines]
 
 
 def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise XstiltsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    return read_json(path)
 
 
-def _size_error(predictions: Path, what: str, labels: Path) -> XstiltsError:
-    return XstiltsError(f"{predictions}: {what} than the labels ({labels}); a submission has one prediction "
-                        "per labelled example, in the labels' order")
+def _size_error(predictions: Path, found: str, labels: Path, expected: str) -> XstiltsError:
+    return XstiltsError(f"{predictions}: {found}, the labels ({labels}) have {expected}; a submission has one "
+                        "prediction per labelled example, in the labels' order")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def subset_file(predictions: Path) -> Path:
@@ -204,7 +209,7 @@ def read_jsonl(predictions: Path, labels: Path, notes: list[str] | None = None) 
     predicted = _jsonl_labels(predictions)
     gold = _label_rows(_jsonl_labels(labels), predictions, labels, notes)
     if len(predicted) != len(gold):
-        raise _size_error(predictions, f"{len(predicted)} lines, {len(gold)} in", labels)
+        raise _size_error(predictions, _count(len(predicted), "line"), labels, f"{len(gold)}")
     return gold, predicted
 
 
@@ -224,10 +229,10 @@ def read_tags(predictions: Path, labels: Path, notes: list[str] | None = None) -
     predicted = _sentences(predictions)
     gold = _label_rows(_sentences(labels), predictions, labels, notes)
     if len(predicted) != len(gold):
-        raise _size_error(predictions, f"{len(predicted)} sentences, {len(gold)} in", labels)
+        raise _size_error(predictions, _count(len(predicted), "sentence"), labels, f"{len(gold)}")
     for number, (p, g) in enumerate(zip(predicted, gold), start=1):
         if len(p) != len(g):
-            raise _size_error(predictions, f"sentence {number} has {len(p)} tags, {len(g)} in", labels)
+            raise _size_error(predictions, f"sentence {number} has {_count(len(p), 'tag')}", labels, f"{len(g)}")
     return gold, predicted
 
 
@@ -378,6 +383,10 @@ def score_submission(predictions_dir: Path, labels_dir: Path, benchmark: str, sp
             missing[task.name] = f"no {names}/ folder in the {' and '.join(absent)}"
         else:
             scored[task.name] = score_task(task, folders["predictions"], folders["labels"], split)
+    if not scored:
+        names = ", ".join(task.name for task in tasks)
+        raise XstiltsError(f"{predictions_dir}: no task of {benchmark} to score: no task folder in both the "
+                           f"predictions and the labels; expected <task>/{split}-<lang> files, tasks: {names}")
     groups: dict[str, dict] = {}
     for task in tasks:
         if task.group is None:

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.base import mean_pool
-from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
+from xstilts.io import give_plain_modes, read_json, replace_dir_atomic, staging_dir_for, write_json_atomic
 from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
@@ -119,6 +120,7 @@ def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:
         "dropout": model.dropout,
         "heads": {key: asdict(info) for key, info in model.head_info.items()},
     })
+    give_plain_modes(staging)
     write_json_atomic(staging / CHECKSUMS_FILE, _checksums(staging))
     replace_dir_atomic(staging, target)
 
@@ -163,11 +165,54 @@ def load_model(path: Path):
             "as written in runs/<run>/<phase>/model)"
         )
     verify_checksums(path)
-    meta = json.loads((path / "heads.json").read_text(encoding="utf-8"))
+    heads_file = path / "heads.json"
+    meta = read_json(heads_file, "a model's heads.json, as save_model writes it")
+    for weights in [path / "heads.safetensors", *sorted((path / "encoder").glob("*.safetensors"))]:
+        check_weight_file(weights)
     encoder, tokenizer = load_encoder_and_tokenizer(str(path / "encoder"))
-    model = MultiTaskModel(encoder, meta["pooling"], meta["dropout"])
-    for key, info in meta["heads"].items():
-        model.heads[key] = get_format(info["format"]).head(model.hidden_size, len(info["labels"]), model.dropout)
-        model.head_info[key] = HeadInfo(info["format"], info["labels"])
-    model.heads.load_state_dict(load_file(path / "heads.safetensors"))
+    try:
+        model = MultiTaskModel(encoder, meta["pooling"], meta["dropout"])
+        for key, info in meta["heads"].items():
+            model.heads[key] = get_format(info["format"]).head(model.hidden_size, len(info["labels"]), model.dropout)
+            model.head_info[key] = HeadInfo(info["format"], info["labels"])
+    except (KeyError, TypeError, AttributeError, XstiltsError) as exc:
+        raise XstiltsError(f"{heads_file}: not a heads file save_model wrote ({exc.__class__.__name__}: {exc})") from None
+    try:
+        model.heads.load_state_dict(load_file(path / "heads.safetensors"))
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[0]
+        raise XstiltsError(f"{path / 'heads.safetensors'}: does not match {heads_file} ({reason})") from None
     return model, tokenizer
+
+
+def check_weight_file(path: Path) -> None:
+    """A safetensors file whose header and length are whole (a truncated or overwritten file
+    fails here, in one line, instead of deep inside the model load)."""
+    if not path.is_file():
+        raise XstiltsError(f"{path}: missing; a saved model has encoder/, heads.json and heads.safetensors")
+    try:
+        with safe_open(path, framework="pt") as weights:
+            weights.keys()
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type, and OSError
+        reason = (str(exc).splitlines() or [""])[0] or exc.__class__.__name__
+        raise XstiltsError(f"{path}: not a complete safetensors file ({reason}); the model is damaged, "
+                           "rerun the phase that wrote it") from None
+
+
+def position_limit(encoder: nn.Module) -> int | None:
+    """The most tokens the encoder takes: its position embeddings, less the ones RoBERTa-style
+    models reserve below their padding id; None when its config does not say."""
+    config = encoder.config
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return None
+    reserved = (config.pad_token_id or 0) + 1 if config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
+    return positions - reserved
+
+
+def check_max_length(encoder: nn.Module, max_length: int, where: str = "max_length") -> None:
+    """Refuse a length cap the encoder cannot take, before any input reaches it."""
+    limit = position_limit(encoder)
+    if limit is not None and max_length > limit:
+        raise XstiltsError(f"{where}: {max_length} is more than the model takes ({limit} positions, "
+                           f"{type(encoder).__name__}); allowed: 1 to {limit}")

@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from xstilts.errors import XstiltsError
+from xstilts.hub import hub_unreachable, work_offline
 from xstilts.models.builtin import BUILTIN_PREFIX, ensure_builtin
 
 
@@ -24,9 +25,9 @@ def resolve_model_path(name: str) -> str:
 
 def load_encoder_and_tokenizer(name: str):
     path = resolve_model_path(name)
-    with _loading(name, path):
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        encoder = AutoModel.from_pretrained(path)
+    with _loading(name, path) as cache_only:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=cache_only)
+        encoder = AutoModel.from_pretrained(path, local_files_only=cache_only)
     return encoder, tokenizer
 
 
@@ -34,9 +35,9 @@ def check_model_source(name: str, encoder_layers: int | None = None) -> None:
     """Fail in one line, before a run starts, when `name` cannot be loaded: its config and
     tokenizer are read (converting a built-in model, reaching the Hub), not its weights."""
     path = resolve_model_path(name)
-    with _loading(name, path):
-        config = AutoConfig.from_pretrained(path)
-        AutoTokenizer.from_pretrained(path)
+    with _loading(name, path) as cache_only:
+        config = AutoConfig.from_pretrained(path, local_files_only=cache_only)
+        AutoTokenizer.from_pretrained(path, local_files_only=cache_only)
     if encoder_layers is not None:
         check_encoder_layers(encoder_layers, getattr(config, "num_hidden_layers", encoder_layers))
 
@@ -47,17 +48,28 @@ def check_encoder_layers(n: int, available: int) -> None:
 
 
 @contextmanager
-def _loading(name: str, path: str) -> Iterator[None]:
-    """transformers' errors as one line naming the model and what is allowed."""
+def _loading(name: str, path: str) -> Iterator[bool]:
+    """transformers' errors as one line naming the model and what is allowed; yields whether
+    to load from the local Hugging Face cache only (the Hub cannot be reached)."""
     # The built-in encoder has no pooler (we pool ourselves); transformers would warn loudly.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    local = Path(path).exists()
+    offline = None if local else hub_unreachable()
+    if offline is not None:
+        work_offline()  # a model downloaded before still loads from the Hugging Face cache
     try:
-        yield
-    except (OSError, ValueError) as exc:
-        where = "local directory" if Path(path).exists() else "Hugging Face Hub id"
-        reason = str(exc).splitlines()[0][:160].rstrip(".")
+        yield offline is not None
+    except Exception as exc:  # noqa: BLE001 - transformers and safetensors raise many types for a bad file
+        if offline is not None:
+            raise XstiltsError(
+                f"could not load model '{name}' as a Hugging Face Hub id: it is not in the local Hugging Face "
+                f"cache and the Hub cannot be reached ({offline}); download it once with network, or give a "
+                "local directory (see docs/offline.md)"
+            ) from None
+        where = "local directory" if local else "Hugging Face Hub id"
+        reason = (str(exc).splitlines() or [""])[0][:160].rstrip(".") or exc.__class__.__name__
         raise XstiltsError(
             f"could not load model '{name}' as a {where}: {reason}. Allowed: "
             "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "

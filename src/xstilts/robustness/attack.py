@@ -13,7 +13,6 @@ one batched pass after they are made, so a reused set is evaluated exactly like 
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ import torch
 from xstilts.console import console, progress_bar
 from xstilts.data.loading import DataSettings, check_available, load_examples, select_subset
 from xstilts.errors import XstiltsError
-from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from xstilts.models.multitask import is_saved_model, load_model
+from xstilts.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xstilts.models.multitask import check_max_length, is_saved_model, load_model
 from xstilts.robustness import perturbed_sets
 from xstilts.robustness.code_switch import CodeSwitch
 from xstilts.robustness.dictionaries import FREEDICT_DIR, DictionaryBank, open_dictionaries
@@ -66,8 +65,10 @@ def latest_model_dir(run_dir: Path) -> Path:
     if not metrics_file.is_file():
         raise XstiltsError(f"{run_dir}: no metrics.json; give a finished run (runs/<name>) "
                            "or a model directory (runs/<name>/<phase>/model)")
-    phases = json.loads(metrics_file.read_text(encoding="utf-8"))["phases"]
-    trained = [name for name, phase in phases.items() if phase.get("kind") == "train"]
+    phases = read_json(metrics_file, "a finished run's metrics.json").get("phases")
+    if not isinstance(phases, dict):
+        raise XstiltsError(f"{metrics_file}: no 'phases'; not a metrics.json `xstilts run` wrote")
+    trained = [name for name, phase in phases.items() if isinstance(phase, dict) and phase.get("kind") == "train"]
     if not trained:
         raise XstiltsError(f"{metrics_file}: the run has no train phase, so no trained model to attack")
     return run_dir / trained[-1] / "model"
@@ -76,7 +77,7 @@ def latest_model_dir(run_dir: Path) -> Path:
 def run_config(run_dir: Path) -> dict:
     """The resolved config of a run (seed, max_length, data dir), or {} for a bare model directory."""
     metrics_file = Path(run_dir) / "metrics.json"
-    return json.loads(metrics_file.read_text(encoding="utf-8")).get("config", {}) if metrics_file.is_file() else {}
+    return read_json(metrics_file, "a finished run's metrics.json").get("config", {}) if metrics_file.is_file() else {}
 
 
 def protected_words(spec: TaskSpec) -> frozenset[str]:
@@ -149,6 +150,7 @@ class _Attack:
             for lang in self.languages:  # a missing file fails now, not after hours of attacks
                 check_available(spec, options.split, lang, options.data)
         model, tokenizer = load_model(self.model_dir)
+        check_max_length(model.encoder, options.max_length)
         model.to(options.device)
         self.scorer = ModelScorer(model, tokenizer, spec, options.max_length, options.batch_size, options.device)
         self.bank, self.dictionary_notes = _dictionary_bank(options) if reuse is None else (None, [])

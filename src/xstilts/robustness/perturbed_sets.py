@@ -14,18 +14,18 @@ for another model they are a fixed transfer set, evaluated as they are, with no 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xstilts import __version__
 from xstilts.errors import XstiltsError
-from xstilts.io import write_json_atomic, write_jsonl_atomic
+from xstilts.io import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
 from xstilts.robustness.perturbations import Perturbation, Perturbed
 from xstilts.robustness.registry import build_perturbation
 from xstilts.tasks.example import Example
 
 MANIFEST = "manifest.json"
 CLEAN = "clean"
+_MANIFEST_KEYS = ("task", "perturbations", "languages", "seed", "split", "skipped")
 
 
 def _example_row(example: Example) -> dict:
@@ -86,9 +86,14 @@ class PerturbedSet:
             raise XstiltsError(f"--reuse {root}: no {MANIFEST}; give the perturbed/ folder an "
                                "earlier `xstilts attack` wrote (runs/<run>/attack/<task>/perturbed)")
         self.root = root
-        self.manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        manifest_file = root / MANIFEST
+        self.manifest = read_json(manifest_file, "the manifest an `xstilts attack` wrote")
+        missing = [key for key in _MANIFEST_KEYS if key not in self.manifest] if isinstance(self.manifest, dict) else ["all"]
+        if missing or not isinstance(self.manifest["perturbations"], dict):
+            raise XstiltsError(f"{manifest_file}: not the manifest an `xstilts attack` wrote (missing: "
+                               f"{', '.join(missing) or 'perturbations as a mapping'})")
         self.task: str = self.manifest["task"]
-        self.perturbations = [build_perturbation(name, params, f"{root / MANIFEST}")
+        self.perturbations = [build_perturbation(name, params, f"{manifest_file}")
                               for name, params in self.manifest["perturbations"].items()]
 
     def select(self, names: str) -> list[Perturbation]:
@@ -107,14 +112,31 @@ class PerturbedSet:
         path = set_file(self.root, self.task, name, lang)
         if not path.is_file():
             raise XstiltsError(f"--reuse: {path} is missing; the perturbed set is incomplete")
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_jsonl(path, "a perturbed set `xstilts attack` wrote")
+
+    def _examples(self, name: str, lang: str) -> list[tuple[Example, dict]]:
+        """Each row as an example, with the row; a row without an example's fields is one line."""
+        path = set_file(self.root, self.task, name, lang)
+        out = []
+        for number, row in enumerate(self._rows(name, lang), start=1):
+            try:
+                out.append((_example(row), row))
+            except (KeyError, TypeError) as exc:
+                raise XstiltsError(f"{path}: row {number}: not an example of a perturbed set (missing or "
+                                   f"wrong field {exc}); the set is damaged, make it again") from None
+        return out
 
     def clean(self, lang: str) -> list[Example]:
-        return [_example(row) for row in self._rows(CLEAN, lang)]
+        return [example for example, _ in self._examples(CLEAN, lang)]
 
     def skip_reason(self, name: str, lang: str) -> str | None:
         return self.manifest["skipped"].get(name, {}).get(lang)
 
     def perturbed(self, name: str, lang: str) -> list[Perturbed]:
-        return [Perturbed(_example(row), row["changed_words"], row["total_words"], row["queries"],
-                          tuple(row["language_pairs"])) for row in self._rows(name, lang)]
+        path = set_file(self.root, self.task, name, lang)
+        try:
+            return [Perturbed(example, row["changed_words"], row["total_words"], row["queries"],
+                              tuple(row["language_pairs"])) for example, row in self._examples(name, lang)]
+        except (KeyError, TypeError) as exc:
+            raise XstiltsError(f"{path}: a row lacks {exc} (or has it of the wrong type); the set is damaged, "
+                               "make it again") from None

@@ -25,12 +25,13 @@ from xstilts import __version__
 from xstilts.config import ExperimentConfig, phase_tasks
 from xstilts.config.plan import PhasePlan, RunPlan, plan_run
 from xstilts.console import console
+from xstilts.data.loading import forget_checked_examples
 from xstilts.errors import XstiltsError
 from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import build_model, load_model
+from xstilts.models.multitask import build_model, check_max_length, load_model
 from xstilts.models.sources import check_model_source
 from xstilts.training import run_folder
 from xstilts.training.interrupts import StopRequests
@@ -39,18 +40,25 @@ from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
 def check_config(cfg: ExperimentConfig, check_files: bool = True) -> RunPlan:
     """The run's plan: fails before any work on unknown tasks or languages (naming the config
-    key) and, with `check_files` (before a run; `validate` leaves it out), on local data files
-    that are missing, a model that cannot be loaded and a tracker package that is not installed."""
+    key) and, with `check_files` (before a run; `validate` leaves it out), on everything
+    `check_run` checks."""
     plan = plan_run(cfg)
     if check_files:
-        plan.check_files()
-        for tracker in cfg.log_with:
-            if not _tracker_available(tracker):
-                raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
-                                   f"pip install {tracker}, or remove it from log_with")
-        if _needs_pretrained_model(plan):
-            check_model_source(cfg.model, cfg.encoder_layers)
+        check_run(plan)
     return plan
+
+
+def check_run(plan: RunPlan) -> None:
+    """Everything a run needs, checked before its folder binds: every data file read and
+    validated, the tracker packages installed, the pretrained model loadable."""
+    cfg = plan.config
+    plan.check_files()
+    for tracker in cfg.log_with:
+        if not _tracker_available(tracker):
+            raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
+                               f"pip install {tracker}, or remove it from log_with")
+    if _needs_pretrained_model(plan):
+        check_model_source(cfg.model, cfg.encoder_layers)
 
 
 def _needs_pretrained_model(plan: RunPlan) -> bool:
@@ -148,6 +156,7 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
         write_json_atomic(run_dir / "metrics.json", summary)
         write_json_atomic(run_dir / "curves.json", run_curves(results))
         write_text_atomic(run_dir / "summary.md", render_summary(summary))
+    forget_checked_examples()
     return summary
 
 
@@ -170,6 +179,7 @@ def _evaluate_phase(plan: RunPlan, phase: PhasePlan, model_dir: Path | None, acc
         model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout, cfg.encoder_layers)
     else:
         model, tokenizer = load_model(model_dir)
+    check_max_length(model.encoder, cfg.max_length)
     if phase.config.layer is not None:
         encoder_layer(model.encoder, phase.config.layer, f"{phase.where}.layer")  # one line, before any work
     model.to(accelerator.device)

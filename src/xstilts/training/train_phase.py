@@ -45,7 +45,7 @@ from xstilts.formats import Collator, get_format
 from xstilts.formats.features import encode_cached, encode_sentences_cached
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
 from xstilts.metrics import mean
-from xstilts.models.multitask import build_model, load_model, save_model
+from xstilts.models.multitask import build_model, check_max_length, load_model, save_model
 from xstilts.training.curves import TransferCurve
 from xstilts.training.interrupts import StopRequests
 from xstilts.training.objectives import TrainingModule, masked_lm_head
@@ -117,6 +117,7 @@ class TrainPhaseRunner:
             model, self.tokenizer = build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
         else:
             model, self.tokenizer = load_model(self.init_from)
+        check_max_length(model.encoder, exp.max_length)
         self.heads = [model.ensure_head(t.spec) for t in self.tasks]  # shared where the specs say so
         mlm_head, self.mlm_head_initialised = (masked_lm_head(exp.model, model.encoder) if cfg.mlm
                                                else (None, False))

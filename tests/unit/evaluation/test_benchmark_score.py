@@ -125,15 +125,15 @@ def test_missing_language_file_names_the_path(mini):
 def test_line_count_mismatch_names_both_files(mini):
     pred, gold = mini
     _write(pred, "cls/test-en.tsv", "a\nb\n")
-    with pytest.raises(XstiltsError, match=r"predictions/cls/test-en.tsv: 2 lines, 4 in than the labels "
-                                           r"\(.*labels/cls/test-en.tsv\)"):
+    with pytest.raises(XstiltsError, match=r"predictions/cls/test-en.tsv: 2 lines, the labels "
+                                           r"\(.*labels/cls/test-en.tsv\) have 4;"):
         score_submission(pred, gold, "mini")
 
 
 def test_tag_files_must_align_sentence_by_sentence(tmp_path):
     pred = _write(tmp_path, "p.tsv", "O\nO\n\nB-PER\n")
     gold = _write(tmp_path, "g.tsv", "O\n\nB-PER\nO\n")
-    with pytest.raises(XstiltsError, match=r"p.tsv: sentence 1 has 2 tags, 1 in than the labels"):
+    with pytest.raises(XstiltsError, match=r"p.tsv: sentence 1 has 2 tags, the labels \(.*g.tsv\) have 1;"):
         read_tags(pred, gold)
     assert read_tags(gold, gold) == ([["O"], ["B-PER", "O"]], [["O"], ["B-PER", "O"]])
 
@@ -260,7 +260,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path):
 
 @pytest.mark.parametrize("damage,fragment", [
     (lambda root: (root / "predictions" / "pawsx" / "test-ko.tsv").unlink(), "predictions/pawsx/test-ko.tsv"),
-    (lambda root: _write(root / "predictions", "pawsx/test-ja.tsv", "0\n"), "test-ja.tsv: 1 lines, 4 in"),
+    (lambda root: _write(root / "predictions", "pawsx/test-ja.tsv", "0\n"), "test-ja.tsv: 1 line, the labels"),
 ])
 def test_cli_bad_submission_is_one_line_and_exit_2(tmp_path, damage, fragment):
     _pawsx_submission(tmp_path, right=4)

@@ -19,7 +19,7 @@ from xstilts.analysis.report import ReportOptions, build_report
 from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, load_experiments
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
-from xstilts.data.registry import get_task, registry, resolve_languages
+from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import score_submission, scores_table
 from xstilts.evaluation.summary import language_table
@@ -37,6 +37,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout "
                     "(<task>/<split>-<lang>.<ext>); defaults to $XSTILTS_DATA_DIR.")]
+TaskDirs = Annotated[list[Path], typer.Option("--task-dir", help="A folder of task spec YAML files, added to "
+                     "the built-in tasks (repeatable).")]
 
 
 @app.command()
@@ -45,11 +47,12 @@ def run(
     data_dir: DataDir = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key: key.sub=value (repeatable).")] = [],
     force: Annotated[bool, typer.Option("--force", help="Discard an existing run of this name and start over.")] = False,
+    task_dir: TaskDirs = [],
 ) -> None:
     """Run an experiment: its phases in order, skipping finished ones, resuming the rest. A
     study file (variants) or a permuted curriculum stands for several runs, run in turn."""
 
-    experiments = load_experiments(config, set_, data_dir)
+    experiments = load_experiments(config, set_, data_dir, task_dir)
     plans = [check_config(cfg) for cfg in experiments]  # every run's data is checked before the first one starts
     for number, plan in enumerate(plans, start=1):
         cfg = plan.config
@@ -65,12 +68,13 @@ def run(
 @app.command()
 def validate(
     configs: Annotated[list[Path], typer.Argument(help="Experiment YAML files or folders (searched recursively).")],
+    task_dir: TaskDirs = [],
 ) -> None:
     """Check experiment configs (keys, types, tasks, languages) without running anything."""
 
     files = [f for c in configs for f in (sorted(c.rglob("*.yaml")) if c.is_dir() else [c])]
     for file in files:
-        experiments = load_experiments(file)
+        experiments = load_experiments(file, task_dirs=task_dir)
         for cfg in experiments:
             # Data files are checked at run time: validation must not depend on --data-dir.
             check_config(cfg, check_files=False)
@@ -79,13 +83,13 @@ def validate(
 
 
 @app.command()
-def tasks() -> None:
+def tasks(task_dir: TaskDirs = []) -> None:
     """List the registered tasks: format, labels, languages, training data, sources."""
 
     table = Table(title="xstilts tasks")
     for column in ("task", "format", "labels", "languages", "trained on", "head", "sources"):
         table.add_column(column, overflow="fold")
-    for spec in sorted(registry().values(), key=lambda s: s.name):
+    for spec in load_registry(task_dir, "--task-dir").specs():
         sources = []
         for s in spec.sources:
             if s.kind == "hub":
@@ -113,6 +117,7 @@ def eval_(
     seed: int = 42,
     bad_rows: Annotated[str, typer.Option(help="fail or skip (skipped rows are counted).")] = "fail",
     out: Annotated[Path | None, typer.Option(help="Where predictions go (default: beside the model).")] = None,
+    task_dir: TaskDirs = [],
 ) -> None:
     """Evaluate a saved model zero-shot on the languages of a task."""
 
@@ -125,7 +130,7 @@ def eval_(
         raise XstiltsError(describe_validation_error(exc, "xstilts eval")) from None
     if bad_rows not in ("fail", "skip"):
         raise XstiltsError(f"--bad-rows {bad_rows!r}: allowed: fail, skip")
-    spec = _task_option(task)
+    spec = _task_option(load_registry(task_dir, "--task-dir"), task)
     langs = resolve_languages(spec, cfg.languages, "--languages")
     data = DataSettings(dir=data_dir_from(data_dir), bad_rows=bad_rows)
     model, tokenizer = load_model(checkpoint)
@@ -210,7 +215,7 @@ def attack(
                             max_examples=max_examples, seed=seed, max_length=config.get("max_length", 128),
                             batch_size=batch_size, dictionaries=dictionary or None,
                             data=DataSettings(dir=data_dir), reuse=reused,
-                            device=default_device())
+                            device=default_device(), tasks=load_registry(config.get("task_dirs") or []))
     base = run_dir if (run_dir / "metrics.json").is_file() else model_dir
     out = out or base / "attack" / (f"{task}-reused" if reused is not None else task)
     summary = run_attack(model_dir, options, out)
@@ -273,9 +278,9 @@ def default_device() -> torch.device:
     return Accelerator().device
 
 
-def _task_option(name: str):
+def _task_option(tasks: TaskRegistry, name: str):
     try:
-        return get_task(name)
+        return tasks.get(name)
     except XstiltsError as exc:
         raise XstiltsError(f"--task: {exc}") from None
 

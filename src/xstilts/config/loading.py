@@ -58,9 +58,11 @@ def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, d
     return out
 
 
-def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
+def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None,
+                     task_dirs: list[Path] = ()) -> list[ExperimentConfig]:
     """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
-    fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
+    fill the data dir (`data_dir_from`), add the `task_dirs` given on the command line to the
+    config's, validate, resolve curricula: the runs a file stands for."""
     path = Path(path)
     if not path.is_file():
         raise XstiltsError(f"config file {path} does not exist")
@@ -82,6 +84,8 @@ def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | Non
         chosen = data_dir_from(data_dir, data_cfg.get("dir"))
         if chosen is not None and isinstance(variant.setdefault("data", {}), dict):
             variant["data"]["dir"] = str(chosen)
+        if task_dirs and isinstance(variant.setdefault("task_dirs", []), list):
+            variant["task_dirs"] += [str(d) for d in task_dirs]
         experiments += resolve_curricula(_validate(variant, source), lambda d, s=source: _validate(d, s))
     dupes = repeated(e.name for e in experiments)
     if dupes:
@@ -89,10 +93,11 @@ def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | Non
     return experiments
 
 
-def load_config(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> ExperimentConfig:
+def load_config(path: Path, overrides: list[str] = (), data_dir: Path | None = None,
+                task_dirs: list[Path] = ()) -> ExperimentConfig:
     """The one experiment a config file stands for (see `load_experiments` for files with
     variants or permuted curricula)."""
-    experiments = load_experiments(path, overrides, data_dir)
+    experiments = load_experiments(path, overrides, data_dir, task_dirs)
     if len(experiments) != 1:
         raise XstiltsError(f"{path} stands for {len(experiments)} runs ({', '.join(e.name for e in experiments)}); "
                            "run it with `xstilts run`, which runs them in turn")

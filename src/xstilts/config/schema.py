@@ -320,6 +320,8 @@ class ExperimentConfig(_Strict):
     log_with: list[Literal["tensorboard", "mlflow"]] = []
     output_dir: Path = Path("runs")
     data: DataSettings = DataSettings()
+    # Folders of task spec YAML files added to the built-in tasks (checked by the same rules).
+    task_dirs: list[Path] = []
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")

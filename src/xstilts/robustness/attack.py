@@ -23,7 +23,7 @@ import torch
 
 from xstilts.console import console, progress_bar
 from xstilts.data.loading import DataSettings, check_available, load_examples, select_subset
-from xstilts.data.registry import get_task, resolve_languages
+from xstilts.data.registry import TaskRegistry, builtin_registry, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xstilts.models.multitask import is_saved_model, load_model
@@ -55,6 +55,7 @@ class AttackOptions:
     data: DataSettings = field(default_factory=DataSettings)
     reuse: PerturbedSet | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    tasks: TaskRegistry = field(default_factory=builtin_registry)  # the run's tasks (its task_dirs)
 
 
 def latest_model_dir(run_dir: Path) -> Path:
@@ -128,7 +129,7 @@ class _Attack:
     def __init__(self, model_dir: Path, options: AttackOptions, out_dir: Path):
         self.started = time.perf_counter()
         self.model_dir, self.options, self.out_dir = model_dir, options, out_dir
-        self.spec = get_task(options.task)
+        self.spec = options.tasks.get(options.task)
         self.reuse = options.reuse
         self.set_dir = out_dir / "perturbed"
         self.results: dict[str, dict] = {}

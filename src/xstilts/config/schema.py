@@ -57,6 +57,17 @@ class TaskEntry(_Strict):
         return self
 
 
+def _comma_separated(value: Any) -> Any:
+    # `--set phases.2.languages=de,sw` arrives as the string "de,sw", as `eval --languages` takes it.
+    if isinstance(value, str) and value.strip() != "all":
+        return [code.strip() for code in value.split(",") if code.strip()]
+    return value
+
+
+# `all`, a list of codes, or the codes comma-separated in one string.
+Languages = Annotated[list[str] | Literal["all"], BeforeValidator(_comma_separated)]
+
+
 def _entry_from_name(value: Any) -> Any:
     return {"task": value} if isinstance(value, str) else value
 
@@ -126,7 +137,7 @@ class CurveConfig(_Strict):
     every: PositiveInt | None = None
     tasks: list[str] | None = None  # default: the phase's tasks; a curriculum's: all of its tasks
     target: str | None = None
-    languages: list[str] | Literal["all"] = "all"
+    languages: Languages = "all"
     split: Split = "dev"
     max_examples: PositiveInt | None = 200  # per dev set and per language
 
@@ -276,7 +287,7 @@ class EvaluatePhase(_Strict):
     name: str
     task: str
     split: Split = "dev"
-    languages: list[str] | Literal["all"] = "all"
+    languages: Languages = "all"
     max_examples: PositiveInt | None = None
     batch_size: PositiveInt = 64
     # Retrieval tasks: the encoder layer sentences are embedded from (0 = the embedding output;

@@ -101,12 +101,6 @@ class TokenTagging(Format):
     name = "token_tagging"
     token_level = True
 
-    def check_spec(self, spec) -> None:
-        if len(spec.inputs.texts) != 1:
-            raise ValueError("token_tagging needs exactly one inputs.texts field: the list of words")
-        if len(spec.labels) < 2:
-            raise ValueError("token_tagging needs at least two labels (the tag set)")
-
     def parse(self, spec, row, uid):
         """Words and tags are equally long lists; a tag is a label name or an index into the
         labels (jiant's CCG ids, a Hub's tag ints when it names no ClassLabel)."""

@@ -45,6 +45,7 @@ from xstilts.formats.features import encode_cached, encode_sentences_cached
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
 from xstilts.metrics import mean
 from xstilts.models.multitask import build_model, load_model, save_model
+from xstilts.tasks.spec import TaskSpec
 from xstilts.training.curves import TransferCurve
 from xstilts.training.objectives import TrainingModule, masked_lm_head
 from xstilts.training.optim import LazyAdamW, clip_grad_norm, use_sparse_embedding_gradients
@@ -52,6 +53,14 @@ from xstilts.training.samplers import BatchStream, build_task_sampler
 from xstilts.training.task_data import load_training_task, read_unlabeled_text
 
 DONE = "DONE"
+
+
+def dev_line(step: int, scores: list[tuple[TaskSpec, float]], dev: float, best: float, best_step: int) -> str:
+    """The log line of one dev evaluation: each task's first metric, their mean, the best so far."""
+    parts = ", ".join(f"{spec.name} {spec.metrics[0].name} {score:.4f}" for spec, score in scores)
+    mean_part = f"; mean {dev:.4f}" if len(scores) > 1 else ""
+    best_part = "new best" if best_step == step else f"best {best:.4f} at step {best_step}"
+    return f"dev at step {step}: {parts}{mean_part} ({best_part})"
 
 
 @dataclass
@@ -302,6 +311,8 @@ class TrainPhaseRunner:
             state.evals_since_best += 1
             if self.cfg.patience is not None and state.evals_since_best >= self.cfg.patience:
                 state.stopped_early = True
+        console.print(dev_line(state.optimizer_steps, [(s.spec, scores[s.spec.name]) for s in self.dev_sets],
+                               dev, state.best_dev, state.best_step), highlight=False)
 
     def _score_curve(self) -> None:
         with self.accelerator.autocast():

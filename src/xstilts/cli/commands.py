@@ -1,9 +1,8 @@
-"""The command line: a thin layer over config loading, the pipeline and evaluation."""
+"""The commands that train, evaluate and analyse (they load torch); see `__init__.py`."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +11,11 @@ import typer
 from accelerate import Accelerator
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
-from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, load_experiments
+from xstilts.cli.options import DataDir, TaskDirs
+from xstilts.config import EvaluatePhase, ExperimentConfig, data_dir_from, describe_validation_error, load_experiments
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
 from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
@@ -27,18 +26,16 @@ from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import load_model
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
+from xstilts.robustness.perturbations import WordBudgetPerturbation
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
+from xstilts.robustness.search import GreedyAttack
 from xstilts.training.pipeline import check_config, run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout "
-                    "(<task>/<split>-<lang>.<ext>); defaults to $XSTILTS_DATA_DIR.")]
-TaskDirs = Annotated[list[Path], typer.Option("--task-dir", help="A folder of task spec YAML files, added to "
-                     "the built-in tasks (repeatable).")]
 
 
 @app.command()
@@ -82,29 +79,6 @@ def validate(
         console.print(f"[green]ok[/green] {file}{runs}")
 
 
-@app.command()
-def tasks(task_dir: TaskDirs = []) -> None:
-    """List the registered tasks: format, labels, languages, training data, sources."""
-
-    table = Table(title="xstilts tasks")
-    for column in ("task", "format", "labels", "languages", "trained on", "head", "sources"):
-        table.add_column(column, overflow="fold")
-    for spec in load_registry(task_dir, "--task-dir").specs():
-        sources = []
-        for s in spec.sources:
-            if s.kind == "hub":
-                sources.append(f"hub:{s.dataset}" + (f" ({s.config})" if s.config else ""))
-            else:
-                sources.append(f"{s.kind}:{s.file}")
-        if spec.note:
-            sources.append(f"note: {spec.note}")
-        labels = f"ids 0..{spec.label_count - 1} (named by the data)" if spec.label_count else ", ".join(spec.labels)
-        table.add_row(spec.name, spec.format, labels,
-                      f"{len(spec.languages)}: {' '.join(spec.languages)}",
-                      f"{spec.train_task or spec.name} ({spec.train_language})", spec.head, "\n".join(sources))
-    results_console.print(table)
-
-
 @app.command("eval")
 def eval_(
     checkpoint: Annotated[Path, typer.Argument(help="A model directory, e.g. runs/<run>/<phase>/model.")],
@@ -113,8 +87,10 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     max_examples: Annotated[int | None, typer.Option(help="Score a seeded subset per language.")] = None,
-    max_length: int = 128,
-    seed: int = 42,
+    max_length: Annotated[int, typer.Option(help="Tokens per input; longer inputs are truncated (use the "
+                                            "run's max_length).")] = ExperimentConfig.model_fields["max_length"].default,
+    seed: Annotated[int, typer.Option(help="Seed of the --max-examples subset.")] = ExperimentConfig.model_fields[
+        "seed"].default,
     bad_rows: Annotated[str, typer.Option(help="fail or skip (skipped rows are counted).")] = "fail",
     out: Annotated[Path | None, typer.Option(help="Where predictions go (default: beside the model).")] = None,
     task_dir: TaskDirs = [],
@@ -171,9 +147,9 @@ def attack(
                              "char-noise, word-order, surface-noise, unicode-variants, entity-swap, code-switch, "
                              "code-switch-adversarial, textfooler, checklist-negation.")] = "all",
     strength: Annotated[float | None, typer.Option(help="Fraction of an example's words each perturbation "
-                                                      "touches (default 0.15).")] = None,
+                        f"touches (default {WordBudgetPerturbation.model_fields['strength'].default}).")] = None,
     query_budget: Annotated[int | None, typer.Option(help="Model queries per example for the attacks "
-                                                        "(default 60).")] = None,
+                            f"(default {GreedyAttack.model_fields['query_budget'].default}).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="A perturbation option: name.option=value, e.g. "
                                             "textfooler.neighbours=10 (repeatable).")] = [],
     max_examples: Annotated[int | None, typer.Option(help="A seeded subset per language.")] = None,
@@ -185,7 +161,7 @@ def attack(
     split: Annotated[str, typer.Option(help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the subset and the perturbations (default: the run's).")] = None,
-    batch_size: int = 64,
+    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN_DIR/attack/<task>, "
                                                 "or <task>-reused with --reuse).")] = None,
 ) -> None:
@@ -283,15 +259,3 @@ def _task_option(tasks: TaskRegistry, name: str):
         return tasks.get(name)
     except XstiltsError as exc:
         raise XstiltsError(f"--task: {exc}") from None
-
-
-def main() -> None:
-    try:
-        app()
-    except XstiltsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

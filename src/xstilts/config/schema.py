@@ -328,7 +328,8 @@ class ExperimentConfig(_Strict):
     pooling: Literal["mean", "cls"] = "mean"
     dropout: float = Field(0.1, ge=0, lt=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    log_with: list[Literal["tensorboard", "mlflow"]] = []
+    # Experiment trackers, through accelerate (each needs its package; wandb: `xstilts[trackers]`).
+    log_with: list[Literal["tensorboard", "mlflow", "wandb"]] = []
     output_dir: Path = Path("runs")
     data: DataSettings = DataSettings()
     # Folders of task spec YAML files added to the built-in tasks (checked by the same rules).

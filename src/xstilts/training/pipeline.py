@@ -75,6 +75,10 @@ def _prepare_run_dir(cfg: ExperimentConfig, run_dir: Path, force: bool) -> Path:
     return run_dir
 
 
+# What to install for a tracker: wandb is pinned in the `trackers` extra.
+_TRACKER_PACKAGES = {"wandb": "'xstilts[trackers]'"}
+
+
 def _tracker_available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -83,7 +87,7 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     for tracker in cfg.log_with:
         if not _tracker_available(tracker):
             raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
-                               f"pip install {tracker}, or remove it from log_with")
+                               f"pip install {_TRACKER_PACKAGES.get(tracker, tracker)}, or remove it from log_with")
     # Heads of tasks absent from a batch get no gradient; DDP must be told to expect that.
     # The train phase steps its scheduler once per optimizer step itself (accelerate would
     # step it once per process).
@@ -98,7 +102,9 @@ def make_accelerator(cfg: ExperimentConfig, run_dir: Path) -> Accelerator:
     except ValueError as exc:  # accelerate's state is per process: one precision per process
         raise XstiltsError(f"mixed_precision: {str(exc).splitlines()[0]}") from None
     if cfg.log_with:
-        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
+        # wandb writes its run files (online or WANDB_MODE=offline) in the run's folder, not the cwd.
+        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model},
+                                  init_kwargs={"wandb": {"dir": str(run_dir)}})
     return accelerator
 
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "attack": "xstilts.cli.commands",
     "compare": "xstilts.cli.commands",
     "score": "xstilts.cli.commands",
+    "export": "xstilts.cli.commands",
 }
 
 

@@ -23,6 +23,7 @@ from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import score_submission, scores_table
 from xstilts.evaluation.summary import language_table
 from xstilts.evaluation.zero_shot import evaluate_languages
+from xstilts.export import export_model
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import load_model
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
@@ -259,3 +260,18 @@ def _task_option(tasks: TaskRegistry, name: str):
         return tasks.get(name)
     except XstiltsError as exc:
         raise XstiltsError(f"--task: {exc}") from None
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A trained phase (runs/<run>/<phase>) or its model/ folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the transformers model, tokenizer and README.md.")],
+    head: Annotated[str | None, typer.Option(help="The head to export (default: the model's only one).")] = None,
+    push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", help="Also upload the folder to this Hub "
+                                                    "repository (user/name; needs a token).")] = None,
+) -> None:
+    """Export a trained model as a standard transformers folder (AutoModelForSequenceClassification
+    or ...ForTokenClassification) that predicts what xstilts predicts, with a model card."""
+
+    folder = export_model(model, out, head, push_to_hub)
+    console.print(f"exported to {folder}" + (f" and pushed to {push_to_hub}" if push_to_hub else ""))

@@ -96,10 +96,21 @@ def keep_first_layers(encoder: nn.Module, n: int) -> None:
 
 
 def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1, encoder_layers: int | None = None):
-    encoder, tokenizer = load_encoder_and_tokenizer(name)
+    """The model an experiment starts from: a pretrained encoder (new heads are made as tasks
+    need them), or a saved xstilts model (`runs/<run>/<phase>/model`) with its trained heads,
+    so a new experiment continues from an old run. New heads get `dropout`."""
+    if is_saved_model(Path(name)):
+        model, tokenizer = load_model(Path(name))
+        if model.pooling != pooling:
+            raise XstiltsError(f"model: {name} was trained with pooling '{model.pooling}', the config says "
+                               f"'{pooling}'; set pooling: {model.pooling}")
+        model.dropout = dropout
+    else:
+        encoder, tokenizer = load_encoder_and_tokenizer(name)
+        model = MultiTaskModel(encoder, pooling, dropout)
     if encoder_layers is not None:
-        keep_first_layers(encoder, encoder_layers)
-    return MultiTaskModel(encoder, pooling, dropout), tokenizer
+        keep_first_layers(model.encoder, encoder_layers)
+    return model, tokenizer
 
 
 def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:

@@ -34,7 +34,7 @@ def load_encoder_and_tokenizer(name: str):
         reason = str(exc).splitlines()[0][:160].rstrip(".")
         raise XstiltsError(
             f"could not load model '{name}' as a {where}: {reason}. Allowed: "
-            "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "
-            "(needs network)"
+            "builtin:multilingual-e5-small, a directory saved with save_pretrained, a saved xstilts model "
+            "(runs/<run>/<phase>/model), or a Hub id (needs network)"
         ) from None
     return encoder, tokenizer

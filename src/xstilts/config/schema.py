@@ -142,6 +142,17 @@ class CurveConfig(_Strict):
     max_examples: PositiveInt | None = 200  # per dev set and per language
 
 
+class LoraOptions(_Strict):
+    """LoRA adapters (through peft) on the encoder: only they and the heads train."""
+
+    method: Literal["lora"] = "lora"
+    r: PositiveInt = 8
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    # Module names to adapt, e.g. [query, value]; default: peft's for the architecture.
+    target_modules: list[str] | None = Field(None, min_length=1)
+
+
 class TrainingOptions(_Strict):
     """How a training phase trains, whatever it trains on."""
 
@@ -168,11 +179,14 @@ class TrainingOptions(_Strict):
     checkpoint_every: PositiveInt = 100
     mlm: MaskedLMConfig | None = None
     curve: CurveConfig | None = None
+    peft: LoraOptions | None = None
 
     @model_validator(mode="after")
     def _one_embedding_mode(self) -> TrainingOptions:
-        if self.freeze_embeddings:
+        if self.freeze_embeddings or self.peft:
             self.sparse_embedding_updates = False  # nothing to update
+        if self.peft and self.mlm:
+            raise ValueError("peft and mlm in one phase are not supported: LoRA freezes the embeddings MLM trains")
         return self
 
 

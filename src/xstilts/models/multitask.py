@@ -15,6 +15,7 @@ from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.base import mean_pool
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic
+from xstilts.models.lora import has_lora, merged
 from xstilts.models.sources import load_encoder_and_tokenizer
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
@@ -114,10 +115,13 @@ def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1, enco
 
 
 def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:
-    """Encoder and tokenizer in Hugging Face format under `encoder/`, heads beside them.
+    """Encoder and tokenizer in Hugging Face format under `encoder/` (LoRA adapters merged in;
+    the adapter alone under `adapter/`), heads beside them.
     Written into a staging directory and moved in place, so `target` is always whole."""
     staging = staging_dir_for(target)
-    model.encoder.save_pretrained(staging / "encoder")
+    merged(model.encoder).save_pretrained(staging / "encoder")
+    if has_lora(model.encoder):
+        model.encoder.save_pretrained(staging / "adapter")
     tokenizer.save_pretrained(staging / "encoder")
     state = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
     save_file(state, staging / "heads.safetensors")

@@ -44,6 +44,7 @@ from xstilts.formats import Collator, get_format
 from xstilts.formats.features import encode_cached, encode_sentences_cached
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
 from xstilts.metrics import mean
+from xstilts.models.lora import with_lora
 from xstilts.models.multitask import build_model, load_model, save_model
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.curves import TransferCurve
@@ -129,6 +130,10 @@ class TrainPhaseRunner:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
         elif cfg.sparse_embedding_updates:
             use_sparse_embedding_gradients(model.encoder)
+        if cfg.peft:
+            lora = cfg.peft
+            model.encoder = with_lora(model.encoder, lora.r, lora.alpha, lora.dropout, lora.target_modules,
+                                      f"{self.where}.peft")
 
         # Encoded as the trained task's format (its training task shares it: xnli <- mnli).
         self.features = [encode_cached(t.examples, self.tokenizer, t.spec, exp.max_length) for t in self.tasks]
@@ -388,6 +393,11 @@ class TrainPhaseRunner:
             "train_examples_per_second": round(state.examples_seen / max(state.seconds, 1e-9), 2),
             "transfer_curve": state.transfer_curve,
         }
+        if self.cfg.peft:
+            adapter = self.model_dir / "adapter"
+            metrics["peft"] = {**self.cfg.peft.model_dump(), "trainable_encoder_parameters": sum(
+                p.numel() for p in self.model.encoder.parameters() if p.requires_grad),
+                "adapter_bytes": sum(f.stat().st_size for f in adapter.iterdir())}
         if self.cfg.mlm:
             metrics["mlm"] = {"sentences": len(self.mlm_features), "batches": state.mlm_batches,
                               "head": "initialised" if self.mlm_head_initialised else "pretrained"}

@@ -64,7 +64,7 @@ def test_unreachable_model(tmp_path):
 
 
 def test_tasks_table_lists_every_task():
-    result = xstilts("tasks")
+    result = xstilts("tasks", "--wide")  # the sources are in the wide table
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     for name in ("xnli", "pawsx", "xcopa", "mnli", "qqp", "sst2", "copa", "hub:facebook/xnli", "multiple_choice"):

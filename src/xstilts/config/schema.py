@@ -82,6 +82,17 @@ class TaskEntry(_Strict):
         return self
 
 
+def _comma_separated(value: Any) -> Any:
+    # `--set phases.2.languages=de,sw` arrives as the string "de,sw", as `eval --languages` takes it.
+    if isinstance(value, str) and value.strip() != "all":
+        return [code.strip() for code in value.split(",") if code.strip()]
+    return value
+
+
+# `all`, a list of codes, or the codes comma-separated in one string.
+Languages = Annotated[list[str] | Literal["all"], BeforeValidator(_comma_separated)]
+
+
 def _entry_from_name(value: Any) -> Any:
     return {"task": value} if isinstance(value, str) else value
 
@@ -151,9 +162,20 @@ class CurveConfig(_Strict):
     every: PositiveInt | None = None
     tasks: list[str] | None = None  # default: the phase's tasks; a curriculum's: all of its tasks
     target: str | None = None
-    languages: list[str] | Literal["all"] = "all"
+    languages: Languages = "all"
     split: Split = "dev"
     max_examples: PositiveInt | None = 200  # per dev set and per language
+
+
+class LoraOptions(_Strict):
+    """LoRA adapters (through peft) on the encoder: only they and the heads train."""
+
+    method: Literal["lora"] = "lora"
+    r: PositiveInt = 8
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    # Module names to adapt, e.g. [query, value]; default: peft's for the architecture.
+    target_modules: list[str] | None = Field(None, min_length=1)
 
 
 class TrainingOptions(_Strict):
@@ -182,11 +204,14 @@ class TrainingOptions(_Strict):
     checkpoint_every: PositiveInt = 100
     mlm: MaskedLMConfig | None = None
     curve: CurveConfig | None = None
+    peft: LoraOptions | None = None
 
     @model_validator(mode="after")
     def _one_embedding_mode(self) -> TrainingOptions:
-        if self.freeze_embeddings:
+        if self.freeze_embeddings or self.peft:
             self.sparse_embedding_updates = False  # nothing to update
+        if self.peft and self.mlm:
+            raise ValueError("peft and mlm in one phase are not supported: LoRA freezes the embeddings MLM trains")
         return self
 
 
@@ -301,7 +326,7 @@ class EvaluatePhase(_Strict):
     name: PhaseName
     task: str
     split: Split = "dev"
-    languages: list[str] | Literal["all"] = "all"
+    languages: Languages = "all"
     max_examples: PositiveInt | None = None
     batch_size: PositiveInt = 64
     # Retrieval tasks: the encoder layer sentences are embedded from (0 = the embedding output;
@@ -345,9 +370,12 @@ class ExperimentConfig(_Strict):
     pooling: Literal["mean", "cls"] = "mean"
     dropout: float = Field(0.1, ge=0, lt=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    log_with: list[Literal["tensorboard", "mlflow"]] = []
+    # Experiment trackers, through accelerate (each needs its package; wandb: `xstilts[trackers]`).
+    log_with: list[Literal["tensorboard", "mlflow", "wandb"]] = []
     output_dir: Path = Path("runs")
     data: DataSettings = DataSettings()
+    # Folders of task spec YAML files added to the built-in tasks (checked by the same rules).
+    task_dirs: list[Path] = []
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -76,9 +76,6 @@ class Format(ABC):
 
     # ------------------------------------------------------------ spec and rows
 
-    def check_spec(self, spec: TaskSpec) -> None:
-        """Raise ValueError when a spec's inputs/labels cannot work with this format."""
-
     @abstractmethod
     def parse(self, spec: TaskSpec, row: dict[str, Any], uid: str) -> Example:
         """A validated example, or BadRow naming what is wrong with the row."""

@@ -17,6 +17,7 @@ from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.base import mean_pool
 from xstilts.io import give_plain_modes, read_json, replace_dir_atomic, staging_dir_for, write_json_atomic
+from xstilts.models.lora import has_lora, merged
 from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
@@ -97,21 +98,34 @@ def keep_first_layers(encoder: nn.Module, n: int) -> None:
 
 
 def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1, encoder_layers: int | None = None):
-    encoder, tokenizer = load_encoder_and_tokenizer(name)
+    """The model an experiment starts from: a pretrained encoder (new heads are made as tasks
+    need them), or a saved xstilts model (`runs/<run>/<phase>/model`) with its trained heads,
+    so a new experiment continues from an old run. New heads get `dropout`."""
+    if is_saved_model(Path(name)):
+        model, tokenizer = load_model(Path(name))
+        if model.pooling != pooling:
+            raise XstiltsError(f"model: {name} was trained with pooling '{model.pooling}', the config says "
+                               f"'{pooling}'; set pooling: {model.pooling}")
+        model.dropout = dropout
+    else:
+        encoder, tokenizer = load_encoder_and_tokenizer(name)
+        model = MultiTaskModel(encoder, pooling, dropout)
     if encoder_layers is not None:
-        keep_first_layers(encoder, encoder_layers)
-    return MultiTaskModel(encoder, pooling, dropout), tokenizer
+        keep_first_layers(model.encoder, encoder_layers)
+    return model, tokenizer
 
 
 CHECKSUMS_FILE = "checksums.json"
 
 
 def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:
-    """Encoder and tokenizer in Hugging Face format under `encoder/`, heads beside them, and the
-    sha256 of every file. Written into a staging directory and moved in place, so `target` is
-    always whole."""
+    """Encoder and tokenizer in Hugging Face format under `encoder/` (LoRA adapters merged in;
+    the adapter alone under `adapter/`), heads beside them, and the sha256 of every file.
+    Written into a staging directory and moved in place, so `target` is always whole."""
     staging = staging_dir_for(target)
-    model.encoder.save_pretrained(staging / "encoder")
+    merged(model.encoder).save_pretrained(staging / "encoder")
+    if has_lora(model.encoder):
+        model.encoder.save_pretrained(staging / "adapter")
     tokenizer.save_pretrained(staging / "encoder")
     state = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
     save_file(state, staging / "heads.safetensors")

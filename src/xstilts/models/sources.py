@@ -72,6 +72,6 @@ def _loading(name: str, path: str) -> Iterator[bool]:
         reason = (str(exc).splitlines() or [""])[0][:160].rstrip(".") or exc.__class__.__name__
         raise XstiltsError(
             f"could not load model '{name}' as a {where}: {reason}. Allowed: "
-            "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "
-            "(needs network)"
+            "builtin:multilingual-e5-small, a directory saved with save_pretrained, a saved xstilts model "
+            "(runs/<run>/<phase>/model), or a Hub id (needs network)"
         ) from None

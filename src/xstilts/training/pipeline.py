@@ -56,7 +56,7 @@ def check_run(plan: RunPlan) -> None:
     for tracker in cfg.log_with:
         if not _tracker_available(tracker):
             raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
-                               f"pip install {tracker}, or remove it from log_with")
+                               f"pip install {_TRACKER_PACKAGES.get(tracker, tracker)}, or remove it from log_with")
     if _needs_pretrained_model(plan):
         check_model_source(cfg.model, cfg.encoder_layers)
 
@@ -77,6 +77,10 @@ def resolved_config(cfg: ExperimentConfig) -> dict:
     data = json.loads(cfg.model_dump_json())
     data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
     return data
+
+
+# What to install for a tracker: wandb is pinned in the `trackers` extra.
+_TRACKER_PACKAGES = {"wandb": "'xstilts[trackers]'"}
 
 
 def _tracker_available(name: str) -> bool:
@@ -121,7 +125,9 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
     accelerator = make_accelerator(cfg, run_dir)
     recorded = run_folder.bind(run_dir, resolved)  # binding from here on: the first phase starts
     if cfg.log_with:
-        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
+        # wandb writes its run files (online or WANDB_MODE=offline) in the run's folder, not the cwd.
+        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model},
+                                  init_kwargs={"wandb": {"dir": str(run_dir)}})
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
     results: dict[str, dict] = {}
     ran = False

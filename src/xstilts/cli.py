@@ -30,10 +30,12 @@ from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attac
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
+from xstilts.studies.commands import study_app
 from xstilts.training.pipeline import check_config, run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
+app.add_typer(study_app, name="study")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout "
                     "(<task>/<split>-<lang>.<ext>); defaults to $XSTILTS_DATA_DIR.")]

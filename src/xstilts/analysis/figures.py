@@ -113,3 +113,21 @@ def grid_heatmap(grids: dict[str, dict[tuple[str, str], float]]) -> bytes:
     axes[0][0].set_ylabel("intermediate task")
     fig.colorbar(image, ax=axes[0].tolist(), label="zero-shot average accuracy (%)")
     return to_png(fig)
+
+
+def effects_figure(rows: list[tuple[str, float, float, float, str]]) -> bytes:
+    """One row per claim: (label, effect, CI low, CI high, verdict), the effect as a point with
+    its 95% CI as a bar, coloured by verdict, and a line at 0."""
+    plt = _pyplot()
+    colours = {"supported": "#2a9d47", "contradicted": "#c0392b", "inconclusive": "#7f7f7f"}
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    for y, (label, effect, low, high, verdict) in enumerate(reversed(rows)):
+        colour = colours.get(verdict, "#7f7f7f")
+        ax.plot([low, high], [y, y], color=colour, linewidth=2.5)
+        ax.scatter([effect], [y], color=colour, zorder=3, s=30)
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)], fontsize=8)
+    ax.set_xlabel("observed effect with its 95% CI (points; slopes: points per unit of distance)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return to_png(fig)

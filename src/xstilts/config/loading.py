@@ -41,7 +41,7 @@ def _validate(data: dict[str, Any], source: str) -> ExperimentConfig:
         raise XstiltsError(describe_validation_error(exc, source)) from None
 
 
-def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, dict[str, Any]]]:
+def _variants(data: dict[str, Any], path: Path | str) -> list[tuple[str, str | None, dict[str, Any]]]:
     """(source label, variant name, config dict) per variant of a study file; the file itself otherwise."""
     variants = data.pop("variants", None)
     if variants is None:
@@ -58,12 +58,11 @@ def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, d
     return out
 
 
-def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
-    """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
-    fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
+def read_mapping(path: Path, what: str = "config keys") -> dict[str, Any]:
+    """A YAML file holding a mapping (a config, a study), with one-line errors naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise XstiltsError(f"config file {path} does not exist")
+        raise XstiltsError(f"file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -71,9 +70,25 @@ def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | Non
         place = f"{path}:{mark.line + 1}" if mark else str(path)
         raise XstiltsError(f"{place}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, dict):
-        raise XstiltsError(f"{path}: expected a mapping of config keys at the top level")
+        raise XstiltsError(f"{path}: expected a mapping of {what} at the top level")
+    return data
+
+
+def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
+    """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
+    fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
+    path = Path(path)
+    if not path.is_file():
+        raise XstiltsError(f"config file {path} does not exist")
+    return experiments_from(read_mapping(path), path, overrides, data_dir)
+
+
+def experiments_from(data: dict[str, Any], path: Path | str, overrides: list[str] = (),
+                     data_dir: Path | None = None) -> list[ExperimentConfig]:
+    """The runs a config mapping stands for (`load_experiments` of a file's contents); `path`
+    names where the mapping came from in errors."""
     experiments = []
-    for source, variant_name, variant in _variants(data, path):
+    for source, variant_name, variant in _variants(copy.deepcopy(data), path):
         for text in overrides:
             apply_override(variant, *parse_override(text))
         if variant_name is not None:

@@ -90,16 +90,21 @@ def _f1(predicted: Tokens, gold: Tokens) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
-               golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> float:
+def _best_per_question(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
+                       golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> list[float]:
     if len(golds) != len(predictions) or not golds:
         raise ValueError("QA metrics need equally long, non-empty gold and prediction lists")
-    total = 0.0
+    out = []
     for gold, prediction in zip(golds, predictions):
         gold_tokens = [tokens for tokens in (normalise(t, lang) for t in _answer_texts(gold)) if tokens] or [[]]
         predicted = normalise(prediction, lang)
-        total += max(score(predicted, tokens) for tokens in gold_tokens)
-    return total / len(golds)
+        out.append(max(score(predicted, tokens) for tokens in gold_tokens))
+    return out
+
+
+def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
+               golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> float:
+    return sum(_best_per_question(score, normalise, golds, predictions, lang)) / len(golds)
 
 
 def _exact(predicted: Tokens, gold: Tokens) -> float:
@@ -120,6 +125,17 @@ def mlqa_exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str],
 
 def mlqa_f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> float:
     return _mean_best(_f1, mlqa_tokens, golds, predictions, lang)
+
+
+# metric name -> (score, normalisation): what each QA metric averages over questions.
+_PER_QUESTION = {"exact_match": (_exact, squad_tokens), "f1": (_f1, squad_tokens),
+                 "mlqa_exact_match": (_exact, mlqa_tokens), "mlqa_f1": (_f1, mlqa_tokens)}
+
+
+def question_scores(metric: str, golds: Sequence[Sequence[Any]], predictions: Sequence[str], lang: str) -> list[float]:
+    """Each question's score under a QA metric (its mean over questions is the metric)."""
+    score, normalise = _PER_QUESTION[metric]
+    return _best_per_question(score, normalise, golds, predictions, lang)
 
 
 QA_METRICS: dict[str, Callable[..., float]] = {

@@ -36,10 +36,20 @@ def _source(result: ClaimResult) -> str:
     return f"{source.reference}{', ' + source.where if source.where else ''}"
 
 
+def expected_text(claim) -> str:
+    """What the claim expects, as its study file says it."""
+    if claim.type == "ranking":
+        return "this order"
+    expect = claim.expect
+    if expect.direction == "none":
+        return f"none (within \u00b1{expect.tolerance:g})"
+    return expect.direction + (f" of {expect.size:+g} \u00b1 {expect.tolerance:g}" if expect.size is not None else "")
+
+
 def claims_table(verification: Verification) -> Table:
-    rows = [[r.claim.id, r.claim.statement, r.verdict, effect_text(r), r.unit if r.effect is not None else "",
-             _confidence(r), _source(r)] for r in verification.results]
-    return Table(["claim", "statement", "verdict", "effect [95% CI]", "unit", "confidence", "source"], rows,
+    rows = [[r.claim.id, r.claim.statement, expected_text(r.claim), r.verdict, effect_text(r),
+             r.unit if r.effect is not None else "", _confidence(r), _source(r)] for r in verification.results]
+    return Table(["claim", "statement", "expected", "verdict", "effect [95% CI]", "unit", "confidence", "source"], rows,
                  "Effect: the claim's measured quantity (see each claim below) with its 95% bootstrap CI. Confidence: "
                  "the bootstrap share of replicates consistent with the verdict (see Methodology).")
 
@@ -115,7 +125,8 @@ def _methodology(verification: Verification) -> Section:
 def _claim_sections(verification: Verification) -> list[Section]:
     sections = []
     for r in verification.results:
-        paragraphs = [f"Claim: {r.claim.statement} (source: {_source(r)}). Verdict: {r.verdict}."]
+        paragraphs = [f"Claim: {r.claim.statement} (source: {_source(r)}; expected: {expected_text(r.claim)}). "
+                      f"Verdict: {r.verdict}."]
         if r.effect is None:
             paragraphs.append(f"Untestable here: {r.reason}.")
             sections.append(Section(f"Claim {r.claim.id}", paragraphs))
@@ -164,11 +175,10 @@ def _limitations(verification: Verification) -> Section:
     missing = [r.name for r in runs if r.run_dir.name not in verification.finished]
     if missing:
         lines.append(f"{len(missing)} of {len(runs)} runs have not finished and are left out: {', '.join(missing)}.")
-    for r in verification.results:
-        for c in r.conditions:
-            if len(c.runs) == 1:
-                lines.append(f"Claim {r.claim.id}: condition {c.label} has a single seed, so its CI covers the "
-                             "sampling of test examples only, not training variance.")
+    single = dict.fromkeys(c.label for r in verification.results for c in r.conditions if len(c.runs) == 1)
+    if single:
+        lines.append(f"Conditions with a single run (seed): {'; '.join(single)}. Their CIs cover the sampling of "
+                     "test examples only, not training variance.")
     subsets = sorted({(p["task"], p["max_examples"]) for r in runs for p in resolved_config(r.config)["phases"]
                       if p.get("kind") == "evaluate" and p.get("max_examples")})
     if subsets:

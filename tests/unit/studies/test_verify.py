@@ -251,3 +251,27 @@ def test_decision_rule_both_directions(direction, centre, verdict):
     assert low < centre < high
     assert (confidence > 0.95) if verdict != "inconclusive" else (0.2 < confidence < 1)
     assert (too_small is not None) == (verdict == "inconclusive")
+
+
+def _tagging_rows(lang: str, found: float, seed: int) -> list[dict]:
+    """300 sentences of two PER chunks each; a share `found` of the chunks predicted."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(300):
+        gold = ["B-PER", "I-PER", "O", "B-PER"]
+        predicted = [tag if rng.random() < found else "O" for tag in gold]
+        rows.append({"id": f"{lang}:{i}", "words": ["w"] * 4, "label": gold, "prediction": predicted})
+    return rows
+
+
+def test_a_span_f1_claim(tmp_path):
+    claim = _claim("panx", "mnli", "none", "{direction: increase}").replace("task: xnli", "task: panx")
+    path = write_study(tmp_path, claim, AXES, task="panx")
+    for (level, _), run in runs_by_levels(path).items():
+        found = 0.9 if level == "mnli" else 0.6
+        write_run(run, {lang: _tagging_rows(lang, found, run.config.seed + i) for i, lang in enumerate(("en", "de", "ar"))},
+                  task="panx", metrics=("span_f1",))
+    (result,) = verify_study(plan_study(path), n_boot=300).results
+    assert result.verdict == "supported" and result.effect > 10
+    assert result.conditions[0].units == "sentences" and result.conditions[0].unit_counts == {"de": 300, "ar": 300}
+    assert "panx span_f1 (zero-shot average)" in result.what

@@ -113,13 +113,24 @@ class Condition(_Strict):
 
 
 class Measure(_Strict):
-    """What is measured on a condition's runs: a task's metric over languages, in points."""
+    """What is measured on a condition's runs: a task's metric over languages, in points; or
+    the mean over several tasks of each one's first metric (as XTREME averages its tasks)."""
 
-    task: str
+    task: str | list[str]
     metric: str | None = None  # default: the evaluation's first metric (accuracy, mlqa_f1, span_f1, ...)
     phase: str | None = None  # default: the run's last evaluate phase of the task
     # zero-shot: mean over every language but the training one; all: every language; or a list.
     languages: Literal["zero-shot", "all"] | list[str] = "zero-shot"
+
+    @model_validator(mode="after")
+    def _tasks(self) -> Measure:
+        if isinstance(self.task, list) and (not self.task or self.metric is not None):
+            raise ValueError("a list of tasks is measured by each task's first metric: give tasks, not a metric")
+        return self
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.task if isinstance(self.task, list) else [self.task]
 
 
 class Expectation(_Strict):
@@ -182,6 +193,12 @@ class SlopeClaim(_Claim):
     distance: Literal[DISTANCE_KINDS] = "syntactic"  # type: ignore[valid-type]
     expect: Expectation
 
+    @model_validator(mode="after")
+    def _one_task(self):
+        if len(self.measure.tasks) != 1:
+            raise ValueError("a slope is fitted over one task's languages; give one task")
+        return self
+
 
 class SlopeDifferenceClaim(_Claim):
     """slope(a) - slope(b): positive when the measure falls less with distance under a."""
@@ -192,6 +209,12 @@ class SlopeDifferenceClaim(_Claim):
     measure: Measure
     distance: Literal[DISTANCE_KINDS] = "syntactic"  # type: ignore[valid-type]
     expect: Expectation
+
+    @model_validator(mode="after")
+    def _one_task(self):
+        if len(self.measure.tasks) != 1:
+            raise ValueError("a slope is fitted over one task's languages; give one task")
+        return self
 
 
 class DegradationClaim(_Claim):

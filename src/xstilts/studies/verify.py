@@ -69,14 +69,20 @@ class ConditionResult:
     units: str  # what was resampled: examples, questions, sentences, queries
     unit_counts: dict[str, int]  # language -> units per run (the smallest run's)
     missing_runs: tuple[str, ...] = ()  # planned runs of the condition that have not finished
+    task_of: dict[str, str] = field(default_factory=dict)  # key -> task, for measures over several tasks
 
     @property
     def seeds(self) -> list[int]:
-        return [r.seed for r in self.runs]
+        return sorted({r.seed for r in self.runs})
 
     def average(self) -> tuple[float, np.ndarray]:
-        return (float(np.mean(list(self.points.values()))),
-                np.mean(list(self.replicates.values()), axis=0))
+        """The mean over tasks of each task's mean over its languages (XTREME's average score)."""
+        tasks: dict[str, list[str]] = {}
+        for key in self.points:
+            tasks.setdefault(self.task_of.get(key, ""), []).append(key)
+        points = [np.mean([self.points[k] for k in keys]) for keys in tasks.values()]
+        replicates = [np.mean([self.replicates[k] for k in keys], axis=0) for keys in tasks.values()]
+        return float(np.mean(points)), np.mean(replicates, axis=0)
 
 
 @dataclass(frozen=True)
@@ -167,22 +173,22 @@ def _condition_runs(condition: Condition, plan: StudyPlan,
     return sorted(done, key=lambda r: (r.seed, r.name)), missing
 
 
-def _evaluation(run: RunResults, measure: Measure) -> tuple[Evaluation, str]:
-    evaluation = run.evaluation(measure.task, measure.phase)
+def _evaluation(run: RunResults, measure: Measure, task: str) -> tuple[Evaluation, str] | None:
+    """The run's evaluation of `task` and the metric measured, or None when it has none."""
+    evaluation = run.evaluation(task, measure.phase)
     if evaluation is None:
-        raise Untestable(f"run {run.name} has no evaluation of task '{measure.task}'"
-                         + (f" in phase '{measure.phase}'" if measure.phase else ""))
+        return None
     metric = measure.metric or evaluation.metrics[0]
     if metric not in evaluation.metrics:
-        raise Untestable(f"run {run.name}: {measure.task} is scored by {', '.join(evaluation.metrics)}, not '{metric}'")
+        raise Untestable(f"run {run.name}: {task} is scored by {', '.join(evaluation.metrics)}, not '{metric}'")
     return evaluation, metric
 
 
-def _languages(measure: Measure, runs: list[RunResults]) -> list[str]:
-    """The measure's languages that every run scored."""
+def _languages(measure: Measure, task: str, runs: list[RunResults]) -> list[str]:
+    """The measure's languages of `task` that every run scored."""
     sets = []
     for run in runs:
-        evaluation, _ = _evaluation(run, measure)
+        evaluation, _ = _evaluation(run, measure, task)
         wanted = (evaluation.zero_shot_languages() if measure.languages == "zero-shot" else
                   evaluation.languages if measure.languages == "all" else measure.languages)
         sets.append([lang for lang in wanted if lang in evaluation.scores])
@@ -190,9 +196,9 @@ def _languages(measure: Measure, runs: list[RunResults]) -> list[str]:
     if isinstance(measure.languages, list):
         absent = [lang for lang in measure.languages if lang not in common]
         if absent:
-            raise Untestable(f"{measure.task}: language(s) {', '.join(absent)} not scored by every run")
+            raise Untestable(f"{task}: language(s) {', '.join(absent)} not scored by every run")
     if not common:
-        raise Untestable(f"{measure.task}: the runs have no scored language in common")
+        raise Untestable(f"{task}: the runs have no scored language in common")
     return common
 
 
@@ -217,36 +223,58 @@ def _replicates(units: Units, n_boot: int, seed: int) -> tuple[float, np.ndarray
     return 100 * units.score(), 100 * score_from_sums(units.metric, sums, len(units))
 
 
-def _measure_condition(label: str, runs: list[RunResults], missing: list[str], languages: list[str],
-                       units_of, n_boot: int, seed: int) -> ConditionResult:
-    """`units_of(run, lang)` -> the Units of one run and language."""
-    points, replicates, counts, unit = {}, {}, {}, "examples"
-    for lang in languages:
-        per_run = [units_of(run, lang) for run in runs]
+class _Builder:
+    """Collects one condition's values, (task and) language by language."""
+
+    def __init__(self, label: str, missing: list[str]):
+        self.label, self.missing = label, missing
+        self.runs: dict[str, RunResults] = {}
+        self.points, self.replicates, self.counts, self.task_of, self.units = {}, {}, {}, {}, []
+
+    def add(self, key: str, task: str, runs: list[RunResults], units_of, n_boot: int, seed: int) -> None:
+        """`units_of(run)` -> the Units of one run for this key (a language, or task:language)."""
+        per_run = [units_of(run) for run in runs]
         measured = [_replicates(units, n_boot, seed) for units in per_run]
-        unit = per_run[0].unit
-        counts[lang] = min(len(units) for units in per_run)
-        points[lang] = float(np.mean([m[0] for m in measured]))
-        replicates[lang] = _combine_runs([m[1] for m in measured], n_boot, seed)
-    return ConditionResult(label, tuple(runs), points, replicates, unit, counts, tuple(missing))
+        self.units.append(per_run[0].unit)
+        self.counts[key] = min(len(units) for units in per_run)
+        self.points[key] = float(np.mean([m[0] for m in measured]))
+        self.replicates[key] = _combine_runs([m[1] for m in measured], n_boot, seed)
+        self.task_of[key] = task
+        self.runs.update({run.name: run for run in runs})
+
+    def result(self) -> ConditionResult:
+        runs = tuple(sorted(self.runs.values(), key=lambda r: (r.seed, r.name)))
+        return ConditionResult(self.label, runs, self.points, self.replicates, ", ".join(dict.fromkeys(self.units)),
+                               self.counts, tuple(self.missing), self.task_of)
 
 
 def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, finished: dict[str, RunResults],
               n_boot: int, seed: int, languages_filter=None) -> list[ConditionResult]:
+    """Each condition measured on each of the measure's tasks (the runs that evaluate it) in
+    the languages every run of every condition scored."""
     selected = [_condition_runs(c, plan, finished) for c in conditions]
-    languages = _languages(measure, [r for runs, _ in selected for r in runs])
-    if languages_filter is not None:
-        languages = languages_filter(languages, selected)
+    builders = [_Builder(c.describe(), missing) for c, (_, missing) in zip(conditions, selected)]
+    for task in measure.tasks:
+        per_condition = [[r for r in runs if _evaluation(r, measure, task)] for runs, _ in selected]
+        for condition, runs in zip(conditions, per_condition):
+            if not runs:
+                raise Untestable(f"condition '{condition.describe()}': no finished run has an evaluation of task "
+                                 f"'{task}'" + (f" in phase '{measure.phase}'" if measure.phase else ""))
+        languages = _languages(measure, task, [r for runs in per_condition for r in runs])
+        if languages_filter is not None:
+            languages = languages_filter(languages, per_condition)
+        for builder, runs in zip(builders, per_condition):
+            for lang in languages:
+                def units_of(run: RunResults, lang=lang, task=task) -> Units:
+                    evaluation, metric = _evaluation(run, measure, task)
+                    try:
+                        return run.units(evaluation, lang, metric)
+                    except XstiltsError as exc:
+                        raise Untestable(str(exc)) from None
 
-    def units_of(run: RunResults, lang: str) -> Units:
-        evaluation, metric = _evaluation(run, measure)
-        try:
-            return run.units(evaluation, lang, metric)
-        except XstiltsError as exc:
-            raise Untestable(str(exc)) from None
-
-    return [_measure_condition(c.describe(), runs, missing, languages, units_of, n_boot, seed)
-            for c, (runs, missing) in zip(conditions, selected)]
+                key = lang if len(measure.tasks) == 1 else f"{task}:{lang}"
+                builder.add(key, task, runs, units_of, n_boot, seed)
+    return [b.result() for b in builders]
 
 
 # ---------------------------------------------------------------- verdicts
@@ -317,8 +345,8 @@ def _ranking(claim, plan, finished, n_boot, seed) -> ClaimResult:
 
 
 def _with_distances(kind: str):
-    def languages_filter(languages: list[str], selected) -> list[str]:
-        source = next(e.source_language for runs, _ in selected for r in runs for e in r.evaluations)
+    def languages_filter(languages: list[str], per_condition: list[list[RunResults]]) -> list[str]:
+        source = per_condition[0][0].evaluations[0].source_language
         known = distances_from(source, languages, [kind]).known(kind)
         kept = [lang for lang in languages if lang in known]
         if len(kept) < MIN_LANGUAGES_FOR_FIT or len({known[lang] for lang in kept}) < 2:
@@ -397,8 +425,11 @@ def _degradation(claim, plan, finished, n_boot, seed) -> ClaimResult:
                            for _, r in rows])
         return Units("accuracy", values, tuple(f"{p}/{r['id']}" for p, r in rows))
 
-    measured = [_measure_condition(c.describe(), runs, missing, languages, units_of, n_boot, seed)
-                for c, (runs, missing) in zip(conditions, selected)]
+    builders = [_Builder(c.describe(), missing) for c, (_, missing) in zip(conditions, selected)]
+    for builder, (runs, _) in zip(builders, selected):
+        for lang in languages:
+            builder.add(lang, claim.task, runs, lambda run, lang=lang: units_of(run, lang), n_boot, seed)
+    measured = [b.result() for b in builders]
     (pa, ra) = measured[0].average()
     effect, replicates = pa, ra
     what = f"accuracy lost under {', '.join(claim.perturbations)} on {claim.task}, {measured[0].label}"
@@ -415,10 +446,13 @@ def _degradation(claim, plan, finished, n_boot, seed) -> ClaimResult:
 
 
 def _measure_words(measure: Measure, result: ConditionResult) -> str:
-    metric = measure.metric or result.runs[0].evaluation(measure.task, measure.phase).metrics[0]
     languages = ("zero-shot average" if measure.languages == "zero-shot" else
                  "average over all languages" if measure.languages == "all" else ", ".join(measure.languages))
-    return f"{measure.task} {metric} ({languages})"
+    if len(measure.tasks) > 1:
+        return f"mean over {', '.join(measure.tasks)} of each task's first metric ({languages})"
+    task = measure.tasks[0]
+    run = next(r for r in result.runs if r.evaluation(task, measure.phase))
+    return f"{task} {measure.metric or run.evaluation(task, measure.phase).metrics[0]} ({languages})"
 
 
 _CHECKS = {"difference": _difference, "ranking": _ranking, "slope": _slope_claim,

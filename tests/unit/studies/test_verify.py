@@ -275,3 +275,27 @@ def test_a_span_f1_claim(tmp_path):
     assert result.verdict == "supported" and result.effect > 10
     assert result.conditions[0].units == "sentences" and result.conditions[0].unit_counts == {"de": 300, "ar": 300}
     assert "panx span_f1 (zero-shot average)" in result.what
+
+
+def test_a_measure_over_several_tasks_averages_the_tasks(tmp_path):
+    axes = """\
+        intermediate: {none: {phases.0.lr: 0.0001}, mnli: {phases.0.lr: 0.0002}}
+        target: {xnli: {}, panx: {phases.0.task: panx, phases.1.task: panx}}"""
+    claim = _claim("both", "mnli", "none", "{direction: increase}").replace("task: xnli", "task: [xnli, panx]")
+    path = write_study(tmp_path, claim, axes)
+    for (level, target), run in runs_by_levels(path).items():
+        if target == "xnli":  # +10 points with mnli, in two languages
+            right = {"none": 150, "mnli": 180}[level]
+            write_run(run, {lang: classification_rows(planted(300, right, i), lang)
+                            for i, lang in enumerate(("en", "de", "sw"))})
+        else:  # a span F1 gain measured in three languages
+            found = {"none": 0.6, "mnli": 0.9}[level]
+            write_run(run, {lang: _tagging_rows(lang, found, i) for i, lang in enumerate(("en", "de", "ar", "sw"))},
+                      task="panx", metrics=("span_f1",))
+    (result,) = verify_study(plan_study(path), n_boot=300).results
+    a, b = result.conditions
+    panx_gain = np.mean([a.points[f"panx:{lang}"] - b.points[f"panx:{lang}"] for lang in ("de", "ar", "sw")])
+    assert len(a.points) == 5 and a.task_of["xnli:de"] == "xnli"
+    # Each task counts once, whatever its number of languages.
+    assert result.effect == pytest.approx((10.0 + panx_gain) / 2)
+    assert result.verdict == "supported" and "mean over xnli, panx" in result.what

@@ -9,6 +9,7 @@ measure the same run directory, so it is trained once.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -124,11 +125,30 @@ def _grid_runs(grid: Grid, path: Path, setup: str, data_dir: Path | None, overri
         for (axis, _), (level, changes) in zip(axes, combination):
             levels[axis] = level
             for key, value in changes.items():
-                apply_override(data, str(key).split("."), copy.deepcopy(value), flag=f"{path}: {where}.axes.{axis}.{level}:")
+                apply_level(data, str(key), copy.deepcopy(value), f"{path}: {where}.axes.{axis}.{level}:")
         data["name"] = "-".join([str(base["name"]), *levels.values()])
         source = f"{path} ({where}: {', '.join(f'{a}={v}' for a, v in levels.items())})"
         runs += [StudyRun(cfg, levels) for cfg in experiments_from(data, source, overrides, data_dir)]
     return runs
+
+
+def apply_level(data: dict, key: str, value, flag: str) -> None:
+    """One key of a grid level: a dotted key as `--set` takes it, where a phase may also be
+    named instead of numbered (`phases.target.task: mlqa`), and `phases.<name>: null` removes
+    that phase (e.g. the intermediate phase of a "none" level)."""
+    path = key.split(".")
+    if len(path) >= 2 and path[0] == "phases" and not path[1].isdigit():
+        phases = data.get("phases") if isinstance(data.get("phases"), list) else []
+        names = [p.get("name") if isinstance(p, dict) else None for p in phases]
+        if path[1] not in names:
+            raise XstiltsError(f"{flag} {key}: no phase named '{path[1]}' (left) in the base config; phases: "
+                               f"{', '.join(map(str, names)) or 'none'}")
+        index = names.index(path[1])
+        if len(path) == 2 and value is None:
+            del phases[index]
+            return
+        path = ["phases", str(index), *path[2:]]
+    apply_override(data, path, value, flag=flag)
 
 
 def _with_aliases(runs: list[StudyRun]) -> list[StudyRun]:
@@ -144,9 +164,12 @@ def _with_aliases(runs: list[StudyRun]) -> list[StudyRun]:
 
 
 def _check_conditions(plan: StudyPlan) -> None:
-    """Every grid axis and level a claim's condition names exists (a typo would select nothing)."""
+    """Every grid axis and level a claim's condition names exists (a typo would select nothing),
+    for the claims the setup does not mark untestable."""
     axes = plan.axes()
     for i, claim in enumerate(plan.study.claims):
+        if claim.id in plan.setup.untestable:
+            continue
         for where, condition in claim_conditions(claim):
             for axis, wanted in condition.levels.items():
                 place = f"{plan.path}: claims.{i}.{where}.levels.{axis}"
@@ -157,6 +180,34 @@ def _check_conditions(plan: StudyPlan) -> None:
                     if level not in axes[axis]:
                         raise XstiltsError(f"{place}: no level '{level}'.{did_you_mean(level, axes[axis])} "
                                            f"Levels: {', '.join(axes[axis])}")
+
+
+def _config_value(config: dict, key: str):
+    node = config
+    for part in key.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+_MISSING = object()
+
+
+def selects(condition: Condition, run: StudyRun) -> bool:
+    """Whether a condition selects a planned run (by grid levels, resolved config, name)."""
+    for axis, wanted in condition.levels.items():
+        if run.levels.get(axis) not in (wanted if isinstance(wanted, list) else [wanted]):
+            return False
+    if condition.name is not None and not fnmatch.fnmatchcase(run.name, condition.name):
+        return False
+    if condition.config:
+        config = resolved_config(run.config)
+        return all(_config_value(config, key) == value for key, value in condition.config.items())
+    return True
 
 
 def claim_conditions(claim) -> list[tuple[str, Condition]]:

@@ -132,6 +132,9 @@ def _claim_sections(verification: Verification) -> list[Section]:
             sections.append(Section(f"Claim {r.claim.id}", paragraphs))
             continue
         paragraphs.append(f"Measured: {r.what}: {effect_text(r)} {r.unit}; confidence {_confidence(r)}.")
+        if r.conditions[0].tasks_left_out:
+            paragraphs.append(f"Not evaluated in this setup, so left out of the average: "
+                              f"{', '.join(r.conditions[0].tasks_left_out)}.")
         if r.too_small:
             paragraphs.append(r.too_small[0].upper() + r.too_small[1:] + ".")
         for c in r.conditions:

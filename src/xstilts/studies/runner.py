@@ -13,7 +13,7 @@ from xstilts.console import console
 from xstilts.data.loading import DataSettings
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack
 from xstilts.robustness.registry import build_perturbations
-from xstilts.studies.plan import StudyPlan
+from xstilts.studies.plan import StudyPlan, selects
 from xstilts.training.pipeline import check_config, run_plan
 
 
@@ -27,6 +27,8 @@ def run_study(plan: StudyPlan) -> None:
         console.rule(f"run {number}/{len(unique)}: {run.name}")
         run_plan(run_plan_)
         for attack in plan.setup.attacks:
+            if attack.runs is not None and not selects(attack.runs, run):
+                continue
             out = run.run_dir / "attack" / attack.task
             if (out / "results.json").is_file():
                 console.print(f"[green]attack on {attack.task} already saved in {out}, skipped")

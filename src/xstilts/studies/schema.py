@@ -11,7 +11,7 @@ its source. Validated like experiment configs: one line naming the file and key 
         grid:
           base: {...an experiment config...}     # or a path, relative to the study file
           axes:                      # one run per combination of levels, named <base name>-<level>-<level>
-            intermediate: {none: {...dotted.key: value...}, mnli: {...}}
+            intermediate: {none: {phases.intermediate: null}, mnli: {phases.intermediate.task: mnli}}
             seed: [1, 2]             # a list: levels of the key named by the axis (seed1, seed2)
         attacks: [{task: xnli, perturbations: [char-noise], max_examples: 200}]   # run after each run
         untestable: {hellaswag-helps: "HellaSwag is not in the offline data"}
@@ -62,33 +62,6 @@ class Grid(_Strict):
         return self
 
 
-class AttackSpec(_Strict):
-    """An `xstilts attack` run on every run of the setup after it finishes (skipped when saved)."""
-
-    task: str
-    languages: list[str] | Literal["all"] = "all"
-    perturbations: list[str] = Field(min_length=1)
-    max_examples: int | None = Field(None, gt=0)
-    strength: float | None = Field(None, gt=0, le=1)
-
-
-class Setup(_Strict):
-    """Where and how the study's runs are made: e.g. `offline` (this machine) or `gpu`."""
-
-    description: str = ""
-    grid: Grid | None = None
-    configs: list[Path] = []  # experiment files (with their variants), relative to the study file
-    attacks: list[AttackSpec] = []
-    untestable: dict[str, str] = {}  # claim id -> why this setup cannot test it
-    notes: list[str] = []  # substitutions and caveats, repeated in the report's limitations
-
-    @model_validator(mode="after")
-    def _some_runs(self) -> Setup:
-        if self.grid is None and not self.configs:
-            raise ValueError("a setup needs a grid or configs (or both)")
-        return self
-
-
 class Condition(_Strict):
     """Which runs a side of a claim is measured on: every run matching all that is given."""
 
@@ -110,6 +83,34 @@ class Condition(_Strict):
         parts += [f"{key}={value}" for key, value in self.config.items()]
         parts += [f"name~{self.name}"] if self.name else []
         return ", ".join(parts)
+
+
+class AttackSpec(_Strict):
+    """An `xstilts attack` run on every run of the setup after it finishes (skipped when saved)."""
+
+    task: str
+    languages: list[str] | Literal["all"] = "all"
+    perturbations: list[str] = Field(min_length=1)
+    max_examples: int | None = Field(None, gt=0)
+    strength: float | None = Field(None, gt=0, le=1)
+    runs: Condition | None = None  # the runs to attack (default: every run); their model needs the task's head
+
+
+class Setup(_Strict):
+    """Where and how the study's runs are made: e.g. `offline` (this machine) or `gpu`."""
+
+    description: str = ""
+    grid: Grid | None = None
+    configs: list[Path] = []  # experiment files (with their variants), relative to the study file
+    attacks: list[AttackSpec] = []
+    untestable: dict[str, str] = {}  # claim id -> why this setup cannot test it
+    notes: list[str] = []  # substitutions and caveats, repeated in the report's limitations
+
+    @model_validator(mode="after")
+    def _some_runs(self) -> Setup:
+        if self.grid is None and not self.configs:
+            raise ValueError("a setup needs a grid or configs (or both)")
+        return self
 
 
 class Measure(_Strict):

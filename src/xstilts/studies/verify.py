@@ -35,7 +35,6 @@ times as many examples (or seeds) would be needed.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from dataclasses import dataclass, field
 
@@ -46,9 +45,8 @@ from xstilts.analysis.runs import Evaluation, RunResults, load_run_results
 from xstilts.analysis.stats import bootstrap_sums, ols_slope, ols_slopes, percentile_interval
 from xstilts.analysis.units import Units, score_from_sums
 from xstilts.errors import XstiltsError
-from xstilts.studies.plan import StudyPlan, StudyRun
+from xstilts.studies.plan import StudyPlan, selects
 from xstilts.studies.schema import Condition, Expectation, Measure
-from xstilts.training.pipeline import resolved_config
 from xstilts.typology.distances import distances_from
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE = "supported", "contradicted", "inconclusive", "untestable-here"
@@ -70,6 +68,7 @@ class ConditionResult:
     unit_counts: dict[str, int]  # language -> units per run (the smallest run's)
     missing_runs: tuple[str, ...] = ()  # planned runs of the condition that have not finished
     task_of: dict[str, str] = field(default_factory=dict)  # key -> task, for measures over several tasks
+    tasks_left_out: tuple[str, ...] = ()  # tasks of the measure that no run of the setup evaluates
 
     @property
     def seeds(self) -> list[int]:
@@ -130,33 +129,6 @@ def verify_claim(claim, plan: StudyPlan, finished: dict[str, RunResults], n_boot
 
 
 # ---------------------------------------------------------------- selecting and measuring runs
-
-
-def _config_value(config: dict, key: str):
-    node = config
-    for part in key.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return _MISSING
-    return node
-
-
-_MISSING = object()
-
-
-def selects(condition: Condition, run: StudyRun) -> bool:
-    for axis, wanted in condition.levels.items():
-        if run.levels.get(axis) not in (wanted if isinstance(wanted, list) else [wanted]):
-            return False
-    if condition.name is not None and not fnmatch.fnmatchcase(run.name, condition.name):
-        return False
-    if condition.config:
-        config = resolved_config(run.config)
-        return all(_config_value(config, key) == value for key, value in condition.config.items())
-    return True
 
 
 def _condition_runs(condition: Condition, plan: StudyPlan,
@@ -242,19 +214,24 @@ class _Builder:
         self.task_of[key] = task
         self.runs.update({run.name: run for run in runs})
 
-    def result(self) -> ConditionResult:
+    def result(self, tasks_left_out: tuple[str, ...] = ()) -> ConditionResult:
         runs = tuple(sorted(self.runs.values(), key=lambda r: (r.seed, r.name)))
         return ConditionResult(self.label, runs, self.points, self.replicates, ", ".join(dict.fromkeys(self.units)),
-                               self.counts, tuple(self.missing), self.task_of)
+                               self.counts, tuple(self.missing), self.task_of, tasks_left_out)
 
 
 def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, finished: dict[str, RunResults],
               n_boot: int, seed: int, languages_filter=None) -> list[ConditionResult]:
     """Each condition measured on each of the measure's tasks (the runs that evaluate it) in
-    the languages every run of every condition scored."""
+    the languages every run of every condition scored. Of a measure over several tasks, the
+    tasks no run of any condition evaluates (not in this setup) are left out and named."""
     selected = [_condition_runs(c, plan, finished) for c in conditions]
     builders = [_Builder(c.describe(), missing) for c, (_, missing) in zip(conditions, selected)]
-    for task in measure.tasks:
+    evaluated = [t for t in measure.tasks if any(_evaluation(r, measure, t) for runs, _ in selected for r in runs)]
+    left_out = tuple(t for t in measure.tasks if t not in evaluated)
+    if len(measure.tasks) > 1 and not evaluated:
+        raise Untestable(f"no finished run evaluates any of {', '.join(measure.tasks)}")
+    for task in evaluated if len(measure.tasks) > 1 else measure.tasks:
         per_condition = [[r for r in runs if _evaluation(r, measure, task)] for runs, _ in selected]
         for condition, runs in zip(conditions, per_condition):
             if not runs:
@@ -274,7 +251,7 @@ def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, fi
 
                 key = lang if len(measure.tasks) == 1 else f"{task}:{lang}"
                 builder.add(key, task, runs, units_of, n_boot, seed)
-    return [b.result() for b in builders]
+    return [b.result(left_out) for b in builders]
 
 
 # ---------------------------------------------------------------- verdicts

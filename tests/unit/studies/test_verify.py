@@ -299,3 +299,11 @@ def test_a_measure_over_several_tasks_averages_the_tasks(tmp_path):
     # Each task counts once, whatever its number of languages.
     assert result.effect == pytest.approx((10.0 + panx_gain) / 2)
     assert result.verdict == "supported" and "mean over xnli, panx" in result.what
+
+
+def test_a_level_naming_an_unknown_phase_is_refused(tmp_path):
+    axes = """\
+        intermediate: {none: {phases.targt.lr: 0.1}, mnli: {}}"""
+    path = write_study(tmp_path, _claim("x", "mnli", "none", "{direction: increase}"), axes)
+    with pytest.raises(XstiltsError, match=r"grid\.axes\.intermediate\.none: phases\.targt\.lr: no phase named 'targt'"):
+        plan_study(path)

@@ -237,7 +237,7 @@ def verdicts_json(verification: Verification) -> dict:
         "claims": [{"id": r.claim.id, "type": r.claim.type, "statement": r.claim.statement, "verdict": r.verdict,
                     "reason": r.reason or None, "effect": r.effect, "ci": list(r.ci) if r.ci else None,
                     "unit": r.unit, "confidence": r.confidence, "too_small": r.too_small, "what": r.what or None,
-                    "languages": list(r.languages), "source": r.claim.source.model_dump(),
+                    "languages": list(r.languages), "values": r.details, "source": r.claim.source.model_dump(),
                     "conditions": {c.label: {"runs": [run.name for run in c.runs], "points": c.points}
                                    for c in r.conditions}}
                    for r in verification.results],

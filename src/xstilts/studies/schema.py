@@ -231,7 +231,8 @@ class DegradationClaim(_Claim):
     expect: Expectation
 
 
-_CLAIM_MODELS: dict[str, type[BaseModel]] = {
+# The claim models by their `type` tag (for one-line validation errors).
+TAGGED_MODELS: dict[str, type[BaseModel]] = {
     "difference": DifferenceClaim, "ranking": RankingClaim, "slope": SlopeClaim,
     "slope_difference": SlopeDifferenceClaim, "degradation": DegradationClaim,
 }
@@ -275,5 +276,3 @@ class Study(_Strict):
                 raise ValueError(f"setups.{name}.untestable: no claim with id {', '.join(unknown)}")
         return self
 
-
-TAGGED_MODELS = _CLAIM_MODELS

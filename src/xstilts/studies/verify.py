@@ -97,7 +97,7 @@ class ClaimResult:
     conditions: tuple[ConditionResult, ...] = ()
     what: str = ""  # what the effect is, in words
     languages: tuple[str, ...] = ()
-    details: dict[str, float] = field(default_factory=dict)  # e.g. each condition's slope or value
+    details: dict[str, float] = field(default_factory=dict)  # each condition's value (or slope), for verdicts.json
 
 
 @dataclass(frozen=True)

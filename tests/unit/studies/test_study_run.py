@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from xstilts.cli import app
+from xstilts.errors import XstiltsError
 from xstilts.studies.plan import plan_study
 from xstilts.studies.runner import run_study
 
@@ -23,6 +24,7 @@ references: {{demo: "A demo reference."}}
 setups:
   offline:
     description: the tiny random encoder on tiny files
+    attacks: [{{task: xnli, languages: [en, de], perturbations: [char-noise], runs: {{levels: {{intermediate: sst2}}}}}}]
     grid:
       base:
         name: tiny
@@ -54,10 +56,27 @@ claims:
     source: {{reference: demo}}
     order: [{{levels: {{intermediate: sst2}}}}, {{levels: {{intermediate: none}}}}]
     measure: {{task: xnli, languages: [en]}}
+  - id: noise-hurts
+    type: degradation
+    statement: Character noise lowers accuracy after SST-2
+    source: {{reference: demo}}
+    a: {{levels: {{intermediate: sst2}}}}
+    task: xnli
+    perturbations: [char-noise]
+    expect: {{direction: increase}}
 """
 def _cli(*args: str):
     """The command line in this process (a new one would spend most of the test importing torch)."""
     return CliRunner().invoke(app, ["study", *args], env={"COLUMNS": "200"})
+
+
+def test_attack_data_is_checked_before_any_run(tmp_path, tiny_model_dir, tiny_data_dir):
+    study = tmp_path / "tiny-study.yaml"
+    study.write_text(STUDY.format(model=tiny_model_dir, runs=tmp_path / "runs", data=tiny_data_dir)
+                     .replace("languages: [en, de], perturbations", "perturbations"), encoding="utf-8")
+    with pytest.raises(XstiltsError, match=r"setups\.offline\.attacks\.0 \(tiny-sst2\): missing data file .*dev-ar\.tsv"):
+        run_study(plan_study(study))
+    assert not (tmp_path / "runs").exists()
 
 
 def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
@@ -67,6 +86,9 @@ def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
     assert result.exit_code == 0, result.output
     runs = tmp_path / "runs"
     assert sorted(p.name for p in runs.iterdir()) == ["tiny-none", "tiny-sst2"]
+    # The setup's attack ran on the runs it selects only.
+    assert (runs / "tiny-sst2" / "attack" / "xnli" / "results.json").is_file()
+    assert not (runs / "tiny-none" / "attack").exists()
     model = runs / "tiny-sst2" / "target" / "model" / "heads.safetensors"
     before = model.stat().st_mtime_ns
     run_study(plan_study(study))  # finished: every phase is skipped
@@ -76,6 +98,6 @@ def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
     assert result.exit_code == 0, result.output
     assert "sst2-helps" in result.output
     verdicts = json.loads((tmp_path / "report" / "verdicts.json").read_text(encoding="utf-8"))
-    assert [c["verdict"] in ("supported", "contradicted", "inconclusive") for c in verdicts["claims"]] == [True, True]
+    assert [c["verdict"] in ("supported", "contradicted", "inconclusive") for c in verdicts["claims"]] == [True] * 3
     assert all(c["ci"][0] <= c["effect"] <= c["ci"][1] for c in verdicts["claims"])
     assert Path(tmp_path / "report" / "report.html").is_file()

@@ -142,11 +142,11 @@ def _claim_sections(verification: Verification) -> list[Section]:
                               f"{', '.join(map(str, c.seeds))}; {c.units} resampled per language: "
                               f"{min(c.unit_counts.values())} to {max(c.unit_counts.values())}."
                               + (f" Not finished: {', '.join(c.missing_runs)}." if c.missing_runs else ""))
-        languages = list(r.languages)
-        table = Table(["condition", *languages, "average"],
-                      [[c.label, *(f"{c.points[lang]:.1f}" for lang in languages), f"{c.average()[0]:.1f}"]
-                       for c in r.conditions],
-                      "Per language: the condition's value in points (mean over its runs).")
+        rows = [[key, *(f"{c.points[key]:.1f}" for c in r.conditions)] for key in r.languages]
+        rows.append(["average", *(f"{c.average()[0]:.1f}" for c in r.conditions)])
+        table = Table(["language", *(c.label for c in r.conditions)], rows,
+                      "The condition's value per language (task:language over several tasks), in points, mean over its "
+                      "runs; the average is over languages (over several tasks: the mean of the tasks' averages).")
         sections.append(Section(f"Claim {r.claim.id}", paragraphs, [table]))
     return sections
 
@@ -171,9 +171,26 @@ def _results_tables(verification: Verification) -> list[Table]:
     return tables
 
 
+def _other_models(verification: Verification) -> list[str]:
+    """One line per other setup whose grid names other models than this setup's runs use."""
+    plan = verification.plan
+    used = {run.config.model for run in plan.unique_runs}
+    lines = []
+    for name, setup in plan.study.setups.items():
+        if name == plan.setup_name or setup.grid is None or not isinstance(setup.grid.base, dict):
+            continue
+        models = {setup.grid.base.get("model")} | {changes.get("model") for levels in setup.grid.axes.values()
+                                                   if isinstance(levels, dict) for changes in levels.values()}
+        models = sorted(m for m in models if m and m not in used)
+        if models:
+            lines.append(f"Models: this setup's runs use {', '.join(sorted(used))}; setup {name} uses "
+                         f"{', '.join(models)} (results on one need not hold on the other).")
+    return lines
+
+
 def _limitations(verification: Verification) -> Section:
     plan = verification.plan
-    lines = list(plan.setup.notes)
+    lines = [*_other_models(verification), *plan.setup.notes]
     runs = plan.unique_runs
     missing = [r.name for r in runs if r.run_dir.name not in verification.finished]
     if missing:

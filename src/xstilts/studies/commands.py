@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from xstilts.console import console, results_console, table
 from xstilts.studies.plan import plan_study
@@ -49,11 +50,16 @@ def verify(
     verdict (supported, contradicted, inconclusive, untestable-here) and its confidence."""
     verification = verify_study(plan_study(study, setup, data_dir, set_), bootstrap, seed)
     claims = claims_table(verification)
-    results_console.print(table(f"study {verification.plan.study.name} ({verification.plan.setup_name})", claims.columns,
-                        claims.rows))
+    shown = [claims.columns.index(c) for c in ("claim", "expected", "verdict", "effect [95% CI]", "unit", "confidence")]
+    # A pipe or file has no width to fit (rich assumes 80 columns there): print the table whole.
+    printer = results_console if results_console.is_terminal else Console(width=max(results_console.width, 160))
+    printer.print(table(f"study {verification.plan.study.name} ({verification.plan.setup_name})",
+                        [claims.columns[i] for i in shown], [[row[i] for i in shown] for row in claims.rows]))
     for result in verification.results:
         if result.too_small:
             console.print(f"{result.claim.id}: {result.too_small}")
+        if result.effect is None:
+            console.print(f"{result.claim.id}: untestable here: {result.reason}")
     if out is not None:
         page = build_study_report(verification, out)
         console.print(f"report in {page} (markdown: {page.with_suffix('.md')}; verdicts: {out / 'verdicts.json'})")

@@ -3,7 +3,8 @@
 
 Runs whose resolved configs are identical but for their names (e.g. "no intermediate task"
 crossed with two curriculum orders) are one run: the later names are aliases of the first and
-measure the same run directory, so it is trained once.
+measure the same run directory, so it is trained once. So is a run whose config matches a
+finished run already in the output folder (made by another study or by `xstilts run`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from pydantic import ValidationError
 
 from xstilts.config import ExperimentConfig, apply_override, describe_validation_error, load_experiments
@@ -151,14 +153,38 @@ def apply_level(data: dict, key: str, value, flag: str) -> None:
     apply_override(data, path, value, flag=flag)
 
 
+def _config_key(resolved: dict) -> str:
+    """A resolved config without what does not change results (name, where runs and data live)."""
+    return json.dumps({k: v for k, v in resolved.items() if k not in ("name", "output_dir", "data")}, sort_keys=True)
+
+
+def _finished_runs(output_dir: Path) -> dict[str, str]:
+    """Config key -> name of each finished run already in `output_dir` (its config.yaml saved
+    by the pipeline, metrics.json written last)."""
+    found: dict[str, str] = {}
+    for saved in sorted(output_dir.glob("*/config.yaml")):
+        if (saved.parent / "metrics.json").is_file():
+            config = yaml.safe_load(saved.read_text(encoding="utf-8"))
+            if isinstance(config, dict):
+                found.setdefault(_config_key(config), saved.parent.name)
+    return found
+
+
 def _with_aliases(runs: list[StudyRun]) -> list[StudyRun]:
-    first_of: dict[str, str] = {}
+    """Runs with the config of an earlier run of the plan, or of a finished run already in the
+    output folder (another study's, or made by `xstilts run`), become aliases of it; a run
+    whose own folder exists stays itself (the pipeline resumes it)."""
+    finished = {d: _finished_runs(d) for d in {run.config.output_dir for run in runs}}
+    first_of: dict[tuple[Path, str], str] = {}
     out = []
     for run in runs:
-        resolved = resolved_config(run.config)
-        resolved.pop("name")
-        key = json.dumps(resolved, sort_keys=True)
-        original = first_of.setdefault(key, run.name)
+        key = _config_key(resolved_config(run.config))
+        own_dir = run.config.output_dir / run.name
+        existing = finished[run.config.output_dir].get(key)
+        if not (own_dir / "config.yaml").is_file() and existing is not None:
+            out.append(StudyRun(run.config, run.levels, same_as=existing))
+            continue
+        original = first_of.setdefault((run.config.output_dir, key), run.name)
         out.append(run if original == run.name else StudyRun(run.config, run.levels, same_as=original))
     return out
 

@@ -111,9 +111,9 @@ class Verification:
 
 def verify_study(plan: StudyPlan, n_boot: int = 2000, seed: int = 0) -> Verification:
     finished = {}
-    for run in plan.unique_runs:
-        if (run.run_dir / "metrics.json").is_file():
-            finished[run.run_dir.name] = load_run_results(run.run_dir)
+    for run_dir in dict.fromkeys(run.run_dir for run in plan.runs):
+        if (run_dir / "metrics.json").is_file():
+            finished[run_dir.name] = load_run_results(run_dir)
     results = tuple(verify_claim(claim, plan, finished, n_boot, seed) for claim in plan.study.claims)
     return Verification(plan, results, finished, n_boot, seed)
 

@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from study_files import classification_rows, planted, runs_by_levels, write_run, write_study
 from xstilts.errors import XstiltsError
 from xstilts.studies.plan import plan_study
 from xstilts.studies.schema import Expectation
 from xstilts.studies.verify import decide, verify_study
+from xstilts.training.pipeline import resolved_config
 from xstilts.typology.distances import distances_from
 
 AXES = """\
@@ -307,3 +309,23 @@ def test_a_level_naming_an_unknown_phase_is_refused(tmp_path):
     path = write_study(tmp_path, _claim("x", "mnli", "none", "{direction: increase}"), axes)
     with pytest.raises(XstiltsError, match=r"grid\.axes\.intermediate\.none: phases\.targt\.lr: no phase named 'targt'"):
         plan_study(path)
+
+
+def test_a_finished_run_with_the_same_config_is_reused(tmp_path):
+    axes = """\
+        intermediate: {none: {phases.0.lr: 0.0001}, mnli: {phases.0.lr: 0.0002}}"""
+    path = write_study(tmp_path, _claim("x", "mnli", "none", "{direction: increase}"), axes)
+    none = next(r for r in plan_study(path).runs if r.levels["intermediate"] == "none")
+    # The same config, finished under another name (e.g. by another study).
+    other = tmp_path / "runs" / "made-elsewhere"
+    other.mkdir(parents=True)
+    resolved = resolved_config(none.config) | {"name": "made-elsewhere"}
+    (other / "config.yaml").write_text(yaml.safe_dump(resolved), encoding="utf-8")
+    plan = plan_study(path)
+    assert [r.run_dir.name for r in plan.runs] == ["fake-none", "fake-mnli"]  # not finished: not reused
+    (other / "metrics.json").write_text("{}", encoding="utf-8")
+    plan = plan_study(path)
+    assert [r.run_dir.name for r in plan.runs] == ["made-elsewhere", "fake-mnli"]
+    assert [r.name for r in plan.unique_runs] == ["fake-mnli"]
+    write_run(plan.runs[0], {"en": classification_rows([1, 0, 1], "en"), "de": classification_rows([1, 0, 0], "de")})
+    assert list(verify_study(plan, n_boot=100).finished) == ["made-elsewhere"]

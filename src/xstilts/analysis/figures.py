@@ -131,3 +131,23 @@ def effects_figure(rows: list[tuple[str, float, float, float, str]]) -> bytes:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return to_png(fig)
+
+
+def slope_figure(kind: str, source: str, series: dict[str, tuple[dict[str, float], float, float]]) -> bytes:
+    """Score against one distance kind: per series (label -> ({language: (distance, score)},
+    slope, intercept)) its points, language codes and OLS line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for colour, (label, (points, slope, intercept)) in zip(plt.get_cmap("tab10").colors, series.items()):
+        xs = [x for x, _ in points.values()]
+        ax.scatter(xs, [y for _, y in points.values()], color=colour, s=22, zorder=3, label=f"{label} (slope {slope:+.1f})")
+        line_x = np.array([min(xs), max(xs)])
+        ax.plot(line_x, intercept + slope * line_x, color=colour, linewidth=1.5)
+        for lang, (x, y) in points.items():
+            ax.annotate(lang, (x, y), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7, color="#333333")
+    ax.set_xlabel(f"{kind} distance from {source} (URIEL, 0 = same, 1 = nothing shared)")
+    ax.set_ylabel("score (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return to_png(fig)

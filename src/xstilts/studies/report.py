@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from xstilts.analysis.figures import effects_figure
+from xstilts.analysis.figures import effects_figure, slope_figure
 from xstilts.analysis.report_format import Figure, Section, Table, render_html, render_markdown
+from xstilts.analysis.stats import ols_slope
 from xstilts.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from xstilts.studies.plan import StudyRun
 from xstilts.studies.verify import UNTESTABLE, ClaimResult, Verification
@@ -147,8 +148,23 @@ def _claim_sections(verification: Verification) -> list[Section]:
         table = Table(["language", *(c.label for c in r.conditions)], rows,
                       "The condition's value per language (task:language over several tasks), in points, mean over its "
                       "runs; the average is over languages (over several tasks: the mean of the tasks' averages).")
-        sections.append(Section(f"Claim {r.claim.id}", paragraphs, [table]))
+        sections.append(Section(f"Claim {r.claim.id}", paragraphs, [table], _slope_figures(r)))
     return sections
+
+
+def _slope_figures(result: ClaimResult) -> list[Figure]:
+    """For slope claims: each condition's value per language against the language's distance."""
+    if not result.distances:
+        return []
+    series = {}
+    for c in result.conditions:
+        points = {lang: (result.distances[lang], c.points[lang]) for lang in result.languages}
+        slope, intercept = ols_slope([x for x, _ in points.values()], [y for _, y in points.values()])
+        series[c.label] = (points, slope, intercept)
+    source = result.conditions[0].runs[0].evaluations[0].source_language
+    return [Figure(f"{result.claim.id}.png", slope_figure(result.claim.distance, source, series),
+                   f"Claim {result.claim.id}: the value per language against its {result.claim.distance} distance from "
+                   f"{source}, with each condition's OLS line (its slope in the legend, points per unit of distance).")]
 
 
 def _results_tables(verification: Verification) -> list[Table]:
@@ -238,7 +254,7 @@ def build_study_report(verification: Verification, out_dir: Path) -> Path:
     ]
     title = f"{study.title} \u2014 xstilts study {study.name}, setup {plan.setup_name}"
     out_dir = Path(out_dir)
-    for figure in figures:
+    for figure in (f for section in sections for f in section.figures):
         write_bytes_atomic(out_dir / "figures" / figure.file_name, figure.png)
     write_text_atomic(out_dir / "report.md", render_markdown(title, sections, "figures"))
     write_text_atomic(out_dir / "report.html", render_html(title, sections))

@@ -98,6 +98,7 @@ class ClaimResult:
     what: str = ""  # what the effect is, in words
     languages: tuple[str, ...] = ()
     details: dict[str, float] = field(default_factory=dict)  # each condition's value (or slope), for verdicts.json
+    distances: dict[str, float] = field(default_factory=dict)  # slope claims: each language's distance
 
 
 @dataclass(frozen=True)
@@ -346,21 +347,22 @@ def _slope(result: ConditionResult, kind: str) -> tuple[float, np.ndarray, dict[
 def _slope_claim(claim, plan, finished, n_boot, seed) -> ClaimResult:
     (measured,) = _measured([claim.condition], claim.measure, plan, finished, n_boot, seed,
                             _with_distances(claim.distance))
-    slope, replicates, _ = _slope(measured, claim.distance)
+    slope, replicates, distances = _slope(measured, claim.distance)
     verdict, confidence, ci, small = decide(replicates, slope, claim.expect)
     return ClaimResult(claim, verdict, effect=slope, ci=ci, unit="points per unit of distance", confidence=confidence,
-                       too_small=small, conditions=(measured,), languages=tuple(measured.points),
+                       too_small=small, conditions=(measured,), languages=tuple(measured.points), distances=distances,
                        what=f"OLS slope of {_measure_words(claim.measure, measured)} per language against "
                             f"{claim.distance} distance, {measured.label}")
 
 
 def _slope_difference(claim, plan, finished, n_boot, seed) -> ClaimResult:
     a, b = _measured([claim.a, claim.b], claim.measure, plan, finished, n_boot, seed, _with_distances(claim.distance))
-    slope_a, reps_a, _ = _slope(a, claim.distance)
+    slope_a, reps_a, distances = _slope(a, claim.distance)
     slope_b, reps_b, _ = _slope(b, claim.distance)
     verdict, confidence, ci, small = decide(reps_a - reps_b, slope_a - slope_b, claim.expect)
     return ClaimResult(claim, verdict, effect=slope_a - slope_b, ci=ci, unit="points per unit of distance",
                        confidence=confidence, too_small=small, conditions=(a, b), languages=tuple(a.points),
+                       distances=distances,
                        what=f"slope of {_measure_words(claim.measure, a)} against {claim.distance} distance: "
                             f"{a.label} minus {b.label}",
                        details={f"slope {a.label}": slope_a, f"slope {b.label}": slope_b})

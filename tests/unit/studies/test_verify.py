@@ -12,6 +12,7 @@ import yaml
 from study_files import classification_rows, planted, runs_by_levels, write_run, write_study
 from xstilts.errors import XstiltsError
 from xstilts.studies.plan import plan_study
+from xstilts.studies.report import build_study_report
 from xstilts.studies.schema import Expectation
 from xstilts.studies.verify import decide, verify_study
 from xstilts.training.pipeline import resolved_config
@@ -173,13 +174,18 @@ def test_slope_claims(tmp_path):
             accuracy = (80 if level != "qqp" else 60) - fall * distance[lang]
             rows[lang] = classification_rows(planted(n, round(n * accuracy / 100), run.config.seed * 100 + i), lang)
         write_run(run, rows)
-    results = {r.claim.id: r for r in verify_study(plan_study(path), n_boot=500).results}
+    verification = verify_study(plan_study(path), n_boot=500)
+    results = {r.claim.id: r for r in verification.results}
     assert results["falls"].verdict == "supported"
     assert results["falls"].effect == pytest.approx(-60, abs=3)
     assert results["flat"].verdict == "inconclusive" and abs(results["flat"].effect) < 3
     assert results["mnli-more-robust"].verdict == "supported"
     assert results["mnli-more-robust"].effect == pytest.approx(40, abs=4)
     assert "en" not in results["falls"].languages  # zero-shot languages only
+    # The report draws each slope claim: values against distance, an OLS line per condition.
+    page = build_study_report(verification, tmp_path / "report")
+    assert sorted(p.name for p in (page.parent / "figures").iterdir()) == [
+        "claims.png", "falls.png", "flat.png", "mnli-more-robust.png"]
 
 
 def _write_attack(run_dir, lang_outcomes: dict[str, tuple[list[int], list[int]]]):

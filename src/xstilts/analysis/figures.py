@@ -115,7 +115,7 @@ def grid_heatmap(grids: dict[str, dict[tuple[str, str], float]]) -> bytes:
     return to_png(fig)
 
 
-def effects_figure(rows: list[tuple[str, float, float, float, str]]) -> bytes:
+def effects_figure(rows: list[tuple[str, float, float, float, str]], unit: str) -> bytes:
     """One row per claim: (label, effect, CI low, CI high, verdict), the effect as a point with
     its 95% CI as a bar, coloured by verdict, and a line at 0."""
     plt = _pyplot()
@@ -127,7 +127,7 @@ def effects_figure(rows: list[tuple[str, float, float, float, str]]) -> bytes:
         ax.scatter([effect], [y], color=colour, zorder=3, s=30)
     ax.axvline(0, color="#333333", linewidth=0.8)
     ax.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)], fontsize=8)
-    ax.set_xlabel("observed effect with its 95% CI (points; slopes: points per unit of distance)")
+    ax.set_xlabel(f"observed effect with its 95% CI ({unit})")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return to_png(fig)

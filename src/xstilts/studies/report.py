@@ -238,10 +238,12 @@ def build_study_report(verification: Verification, out_dir: Path) -> Path:
     plan = verification.plan
     study = plan.study
     tested = [r for r in verification.results if r.effect is not None]
-    figures = [Figure("claims.png", effects_figure([(r.claim.id, r.effect, r.ci[0], r.ci[1], r.verdict)
-                                                    for r in tested]),
-                      "Each tested claim's effect (point) and 95% CI (bar), coloured by verdict: green supported, "
-                      "red contradicted, grey inconclusive.")] if tested else []
+    figures = []
+    for number, unit in enumerate(dict.fromkeys(r.unit for r in tested)):  # one scale per figure
+        rows = [(r.claim.id, r.effect, r.ci[0], r.ci[1], r.verdict) for r in tested if r.unit == unit]
+        figures.append(Figure(f"claims{'-' + str(number + 1) if number else ''}.png", effects_figure(rows, unit),
+                              f"Each tested claim's effect in {unit} (point) and 95% CI (bar), coloured by verdict: "
+                              "green supported, red contradicted, grey inconclusive."))
     sections = [
         Section("Abstract", [_abstract(verification)]),
         Section("Research question", [study.question]),

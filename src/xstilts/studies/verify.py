@@ -260,6 +260,8 @@ def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, fi
 
 def decide(replicates: np.ndarray, effect: float, expect: Expectation) -> tuple[str, float, tuple[float, float], str | None]:
     """(verdict, confidence, CI, too-small note) by the module's decision rule."""
+    # Rounding noise (a slope of identical scores is 1e-15, not 0) must not decide a side.
+    replicates, effect = np.round(replicates, 9), round(effect, 9)
     low, high = percentile_interval(replicates)
     if expect.direction == "none":
         t = expect.tolerance

@@ -335,3 +335,9 @@ def test_a_finished_run_with_the_same_config_is_reused(tmp_path):
     assert [r.name for r in plan.unique_runs] == ["fake-mnli"]
     write_run(plan.runs[0], {"en": classification_rows([1, 0, 1], "en"), "de": classification_rows([1, 0, 0], "de")})
     assert list(verify_study(plan, n_boot=100).finished) == ["made-elsewhere"]
+
+
+def test_rounding_noise_decides_nothing():
+    replicates = np.full(500, -1e-15)  # e.g. the slope of identical scores
+    verdict, confidence, (low, high), _ = decide(replicates, -1e-15, Expectation(direction="decrease"))
+    assert verdict == "inconclusive" and low == high == 0

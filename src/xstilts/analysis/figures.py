@@ -113,3 +113,41 @@ def grid_heatmap(grids: dict[str, dict[tuple[str, str], float]]) -> bytes:
     axes[0][0].set_ylabel("intermediate task")
     fig.colorbar(image, ax=axes[0].tolist(), label="zero-shot average accuracy (%)")
     return to_png(fig)
+
+
+def effects_figure(rows: list[tuple[str, float, float, float, str]], unit: str) -> bytes:
+    """One row per claim: (label, effect, CI low, CI high, verdict), the effect as a point with
+    its 95% CI as a bar, coloured by verdict, and a line at 0."""
+    plt = _pyplot()
+    colours = {"supported": "#2a9d47", "contradicted": "#c0392b", "inconclusive": "#7f7f7f"}
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    for y, (label, effect, low, high, verdict) in enumerate(reversed(rows)):
+        colour = colours.get(verdict, "#7f7f7f")
+        ax.plot([low, high], [y, y], color=colour, linewidth=2.5)
+        ax.scatter([effect], [y], color=colour, zorder=3, s=30)
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)], fontsize=8)
+    ax.set_xlabel(f"observed effect with its 95% CI ({unit})")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def slope_figure(kind: str, source: str, series: dict[str, tuple[dict[str, float], float, float]]) -> bytes:
+    """Score against one distance kind: per series (label -> ({language: (distance, score)},
+    slope, intercept)) its points, language codes and OLS line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for colour, (label, (points, slope, intercept)) in zip(plt.get_cmap("tab10").colors, series.items()):
+        xs = [x for x, _ in points.values()]
+        ax.scatter(xs, [y for _, y in points.values()], color=colour, s=22, zorder=3, label=f"{label} (slope {slope:+.1f})")
+        line_x = np.array([min(xs), max(xs)])
+        ax.plot(line_x, intercept + slope * line_x, color=colour, linewidth=1.5)
+        for lang, (x, y) in points.items():
+            ax.annotate(lang, (x, y), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7, color="#333333")
+    ax.set_xlabel(f"{kind} distance from {source} (URIEL, 0 = same, 1 = nothing shared)")
+    ax.set_ylabel("score (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return to_png(fig)

@@ -28,6 +28,7 @@ COMMAND_MODULES = {
     "compare": "xstilts.cli.commands",
     "score": "xstilts.cli.commands",
     "export": "xstilts.cli.commands",
+    "study": "xstilts.cli.commands",
 }
 
 

@@ -33,11 +33,13 @@ from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
 from xstilts.robustness.search import GreedyAttack
+from xstilts.studies.commands import study_app
 from xstilts.training.interrupts import Interrupted
 from xstilts.training.pipeline import check_run, run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
+app.add_typer(study_app, name="study")
 
 
 

@@ -58,9 +58,8 @@ def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, d
     return out
 
 
-def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
-    """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
-    fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A config file's mapping, with one-line errors for a missing file or bad YAML."""
     path = Path(path)
     if not path.is_file():
         raise XstiltsError(f"config file {path} does not exist")
@@ -72,8 +71,20 @@ def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | Non
         raise XstiltsError(f"{place}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, dict):
         raise XstiltsError(f"{path}: expected a mapping of config keys at the top level")
+    return data
+
+
+def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
+    """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
+    fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
+    return experiments_from_data(read_config_file(path), Path(path), overrides, data_dir)
+
+
+def experiments_from_data(data: dict[str, Any], path: Path, overrides: list[str] = (),
+                          data_dir: Path | None = None) -> list[ExperimentConfig]:
+    """`load_experiments` on a config mapping already read from `path` (named in errors)."""
     experiments = []
-    for source, variant_name, variant in _variants(data, path):
+    for source, variant_name, variant in _variants(copy.deepcopy(data), path):
         for text in overrides:
             apply_override(variant, *parse_override(text))
         if variant_name is not None:

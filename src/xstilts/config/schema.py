@@ -157,6 +157,9 @@ class TrainingOptions(_Strict):
     checkpoint_every: PositiveInt = 100
     mlm: MaskedLMConfig | None = None
     curve: CurveConfig | None = None
+    # Keep this phase's model when the run is finished (true) or remove it (false); None: as the
+    # run's `keep_models` says.
+    keep_model: bool | None = None
 
     @model_validator(mode="after")
     def _one_embedding_mode(self) -> TrainingOptions:
@@ -320,6 +323,10 @@ class ExperimentConfig(_Strict):
     log_with: list[Literal["tensorboard", "mlflow"]] = []
     output_dir: Path = Path("runs")
     data: DataSettings = DataSettings()
+    # Which trained models stay on disk once the run is finished: every phase's (all), the last
+    # training phase's (final: what `eval` and `attack` use), or none (a grid's scores and
+    # predictions only); a phase's `keep_model` decides for that phase.
+    keep_models: Literal["all", "final", "none"] = "all"
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -29,10 +29,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError
 
-from xstilts.config.identity import resolved_config, run_identity
 from xstilts.config.loading import experiments_from_data, read_config_file
-from xstilts.config.schema import ExperimentConfig
+from xstilts.config.schema import ExperimentConfig, resolved_config
 from xstilts.errors import XstiltsError, did_you_mean, repeated
+from xstilts.run_identity import run_identity
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9.+_-]")
 

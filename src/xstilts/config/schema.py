@@ -7,6 +7,7 @@ latest model. A `curriculum` phase is resolved before anything runs (see `curric
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -335,6 +336,13 @@ class ExperimentConfig(_Strict):
         if dupes:
             raise ValueError(f"phase names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+def resolved_config(cfg: ExperimentConfig) -> dict:
+    """The config as saved with a run, each phase's name and kind first for people reading it."""
+    data = json.loads(cfg.model_dump_json())
+    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
+    return data
 
 
 def phase_tasks(phase: TrainPhase | MultiTaskPhase | EvaluatePhase) -> list[str]:

@@ -22,10 +22,10 @@ from typing import Any, Literal
 import torch
 from accelerate.state import AcceleratorState
 
-from xstilts.config import ExperimentConfig
+from xstilts.config import ExperimentConfig, resolved_config
 from xstilts.config.grid import GridRun
-from xstilts.config.identity import code_version, resolved_config
 from xstilts.io import write_json_atomic
+from xstilts.run_identity import code_version
 from xstilts.store.results import ResultsStore
 from xstilts.store.rows import RUN_RECORD, read_run_record
 from xstilts.training.pipeline import check_config, run_plan

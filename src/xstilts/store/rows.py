@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xstilts.config.identity import run_identity
 from xstilts.errors import XstiltsError
+from xstilts.run_identity import run_identity
 
 # What a grid executor writes into a run folder: identity, code version, axes, attempts, times.
 RUN_RECORD = "grid-run.json"

@@ -23,8 +23,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs
 
 from xstilts import __version__
-from xstilts.config import ExperimentConfig, phase_tasks
-from xstilts.config.identity import resolved_config
+from xstilts.config import ExperimentConfig, phase_tasks, resolved_config
 from xstilts.config.plan import PhasePlan, RunPlan, plan_run
 from xstilts.console import console
 from xstilts.errors import XstiltsError

@@ -1,6 +1,7 @@
 """A run's identity: a hash of its resolved config, without the keys that do not change its
 results (where it is written, how the data dir is spelled, its name, trackers, which models are
-kept). Two runs with one identity measure the same thing; a grid skips a run whose identity
+kept). Plain dicts in, a hex string out: the results store computes identities without loading
+the config schema (and with it torch). Two runs with one identity measure the same thing; a grid skips a run whose identity
 already has a finished result. The code version is recorded beside the identity, not hashed."""
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from functools import cache
 from pathlib import Path
 
 from xstilts import __version__
-from xstilts.config.schema import ExperimentConfig
 
 # Keys that do not change a run's results: top-level, and of each phase.
 RESULT_NEUTRAL_KEYS = ("name", "output_dir", "log_with", "keep_models")
 PHASE_RESULT_NEUTRAL_KEYS = ("keep_model",)
 IDENTITY_LENGTH = 16  # hex digits of the sha256: 64 bits, no collision in any grid of realistic size
-
-
-def resolved_config(cfg: ExperimentConfig) -> dict:
-    """The config as saved with a run, each phase's name and kind first for people reading it."""
-    data = json.loads(cfg.model_dump_json())
-    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
-    return data
 
 
 def identity_fields(resolved: dict) -> dict:
@@ -37,7 +30,7 @@ def identity_fields(resolved: dict) -> dict:
 
 
 def run_identity(resolved: dict) -> str:
-    """The identity of a run from its resolved config (`resolved_config`, or a run's saved one)."""
+    """The identity of a run from its resolved config (`config.plan.resolved_config`, or a run's saved one)."""
     text = json.dumps(identity_fields(resolved), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:IDENTITY_LENGTH]
 

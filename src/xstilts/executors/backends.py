@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -139,6 +140,9 @@ class SlurmExecutor:
             import submitit  # optional (the `grid` extra): only for --executor slurm
         except ImportError:
             raise XstiltsError("--executor slurm needs the 'submitit' package: pip install 'xstilts[grid]'") from None
+        if shutil.which("sbatch") is None or shutil.which("srun") is None:
+            raise XstiltsError("--executor slurm: no sbatch/srun on this machine's PATH; run the grid from a "
+                               "Slurm login node (or --executor local / ray)")
         executor = submitit.SlurmExecutor(folder=str(self.folder / "%j"))
         parameters = {"job_name": self.name, "time": self.settings.time_min, "cpus_per_task": math.ceil(self.resources.cpus),
                       "array_parallelism": self.parallelism, "additional_parameters": dict(self.settings.extra)}

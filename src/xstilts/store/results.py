@@ -1,7 +1,7 @@
 """The results store: one DuckDB file of tidy rows, `runs` and `results`.
 
     runs     one row per finished run: run_id (the identity of its config), name, run_dir,
-             code_version, axes, config (JSON), model, seed, intermediate, target, timestamps
+             code_version, axes, config (JSON), model, seed, intermediate, target, timestamps (UTC)
     results  one row per run, phase, task, language and metric: the value, the config fields
              above, the examples scored and the path of the per-example predictions file
 
@@ -30,23 +30,29 @@ from xstilts.store.rows import run_rows
 RUN_COLUMNS = {
     "run_id": "VARCHAR PRIMARY KEY", "name": "VARCHAR", "run_dir": "VARCHAR", "code_version": "VARCHAR",
     "axes": "JSON", "config": "JSON", "model": "VARCHAR", "seed": "BIGINT", "intermediate": "VARCHAR",
-    "target": "VARCHAR", "started": "TIMESTAMPTZ", "finished": "TIMESTAMPTZ",
+    "target": "VARCHAR", "started": "TIMESTAMP", "finished": "TIMESTAMP",
 }
 RESULT_COLUMNS = {
     "run_id": "VARCHAR", "run_name": "VARCHAR", "model": "VARCHAR", "intermediate": "VARCHAR", "target": "VARCHAR",
     "seed": "BIGINT", "phase": "VARCHAR", "task": "VARCHAR", "split": "VARCHAR", "source_language": "VARCHAR",
     "language": "VARCHAR", "metric": "VARCHAR", "value": "DOUBLE", "examples": "BIGINT", "predictions": "VARCHAR",
-    "started": "TIMESTAMPTZ", "finished": "TIMESTAMPTZ",
+    "started": "TIMESTAMP", "finished": "TIMESTAMP",
 }
 RESULT_KEY = ("run_id", "phase", "task", "language", "metric")
 LOCK_TIMEOUT_S = 600  # a writer holds the lock for one transaction: milliseconds, seconds at most
 
 _ARROW_TYPES = {"VARCHAR": pa.string(), "JSON": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
-                "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
+                "TIMESTAMP": pa.timestamp("us")}
 
 
 def _schema(columns: dict[str, str]) -> pa.Schema:
     return pa.schema([(name, _ARROW_TYPES[kind.split()[0]]) for name, kind in columns.items()])
+
+
+def _open(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")  # long inserts would draw a bar into the user's output
+    return con
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -68,7 +74,7 @@ class ResultsStore:
                                "(or build it from run folders: xstilts results --rebuild RUNS_DIR)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            con = duckdb.connect(str(self.path))
+            con = _open(self.path)
             try:
                 if write:
                     _create_tables(con)
@@ -95,7 +101,7 @@ class ResultsStore:
         staging = self.path.with_name(f".{self.path.name}.rebuild")
         staging.unlink(missing_ok=True)
         with self._lock:
-            con = duckdb.connect(str(staging))
+            con = _open(staging)
             try:
                 _create_tables(con)
                 _insert(con, runs)
@@ -149,11 +155,16 @@ def _sql_string(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def _arrow(rows: list[dict[str, Any]], columns: dict[str, str]) -> pa.Table:
+    # Column by column: several times faster than pa.Table.from_pylist on 100,000 rows.
+    return pa.Table.from_pydict({name: [row[name] for row in rows] for name in columns}, schema=_schema(columns))
+
+
 def _insert(con: duckdb.DuckDBPyConnection, runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
     if not runs:
         return
-    records = pa.Table.from_pylist([run for run, _ in runs], schema=_schema(RUN_COLUMNS))
-    rows = pa.Table.from_pylist([row for _, rows in runs for row in rows], schema=_schema(RESULT_COLUMNS))
+    records = _arrow([run for run, _ in runs], RUN_COLUMNS)
+    rows = _arrow([row for _, rows in runs for row in rows], RESULT_COLUMNS)
     ids = pa.table({"run_id": [run["run_id"] for run, _ in runs]})
     con.execute("BEGIN TRANSACTION")
     try:

@@ -30,8 +30,13 @@ def read_run_record(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def _utc(moment: datetime) -> datetime:
+    """A naive UTC time, as the store keeps times (DuckDB's TIMESTAMP; its time zone type needs pytz)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def _timestamp(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    return _utc(datetime.fromisoformat(value)) if value else None
 
 
 def run_rows(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -44,7 +49,7 @@ def run_rows(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     record = read_run_record(run_dir)
     config = summary["config"]
     trained = [p for p in config["phases"] if p.get("kind", "train") != "evaluate"]
-    finished = _timestamp(record.get("finished")) or datetime.fromtimestamp(metrics_file.stat().st_mtime, UTC)
+    finished = _timestamp(record.get("finished")) or _utc(datetime.fromtimestamp(metrics_file.stat().st_mtime, UTC))
     run = {
         "run_id": run_identity(config),
         "name": summary["name"],

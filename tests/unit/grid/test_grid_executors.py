@@ -5,6 +5,7 @@ array is submitted with the grid's resources (through a fake sbatch)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -13,9 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from experiment_files import write_config
+from xstilts.cli import app
 from xstilts.config.grid import load_grid
+from xstilts.errors import XstiltsError
 from xstilts.executors.backends import LocalExecutor, RayExecutor, SlurmExecutor
 from xstilts.executors.grid_runner import grid_progress, run_grid
 from xstilts.executors.jobs import RunJob
@@ -82,6 +86,25 @@ def test_local_workers_run_every_run_once_into_the_store(local_grid):
     assert (run_dir / "logs" / "attempt-1.log").is_file()
     again = run_grid(grid, LocalExecutor(workers=2))  # every identity has a result: nothing runs
     assert len(again.skipped) == 8 and again.done == []
+
+
+def test_status_and_results_commands(local_grid):
+    grid, _ = local_grid
+    runner = CliRunner()
+    status = runner.invoke(app, ["grid", "status", str(grid.path)], env={"COLUMNS": "200"})
+    assert status.exit_code == 0, status.output
+    assert "g-qqp-seed2-copa" in status.output and "8/8 done, 0 running, 0 failed, 0 pending" in status.output
+    pivot = runner.invoke(app, ["results", "--store", str(grid.store), "--pivot", "intermediate-target"])
+    assert pivot.exit_code == 0, pivot.output
+    # Both seeds of sst2 -> xcopa, from the store: the mean of their zero-shot (sw) accuracies.
+    expected = ResultsStore(grid.store).query("SELECT 100 * avg(value) FROM results WHERE intermediate = 'sst2' "
+                                              "AND task = 'xcopa' AND metric = 'accuracy'")[1][0][0]
+    assert re.search(rf"│ sst2 +│ +{expected:.1f} │", pivot.output), pivot.output
+    sql = runner.invoke(app, ["results", "--store", str(grid.store), "--sql", "SELECT count(*) AS n FROM runs"])
+    assert sql.exit_code == 0 and "│ 8 │" in sql.output
+    wrong = runner.invoke(app, ["results", "--store", str(grid.store), "--pivot", "language-runs"])
+    assert isinstance(wrong.exception, XstiltsError) and str(wrong.exception) == (
+        "--pivot language-runs: allowed: intermediate-target, language-run. Did you mean 'language-run'?")
 
 
 def test_ray_gives_the_rows_local_workers_give(local_grid, tmp_path, tiny_model_dir, data_dir):

@@ -20,10 +20,13 @@ import numpy as np
 from xstilts.analysis.units import Units, example_units
 from xstilts.errors import XstiltsError
 from xstilts.io import read_json, read_jsonl
+from xstilts.store.results import ResultsStore
+from xstilts.store.rows import phase_label
 
 # Config keys that do not change what a run measures: runs differing only in these (and the
 # seed) are repetitions of one setting.
-BOOKKEEPING_KEYS = ("name", "seed", "output_dir", "data", "log_with")
+BOOKKEEPING_KEYS = ("name", "seed", "output_dir", "data", "log_with", "keep_models")
+STORE_PREFIX = "store:"  # a run named by the results store instead of by its folder
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,12 @@ class RunResult:
     @property
     def training(self) -> str:
         """The train phases before this evaluation, e.g. 'mnli → xnli'."""
-        return " → ".join(_phase_label(p) for p in self._train_phases()) or "none"
+        return " → ".join(phase_label(p) for p in self._train_phases()) or "none"
 
     @property
     def intermediate(self) -> str:
         """Train phases before the last one (the intermediate tasks), or 'none'."""
-        return " → ".join(_phase_label(p) for p in self._train_phases()[:-1]) or "none"
+        return " → ".join(phase_label(p) for p in self._train_phases()[:-1]) or "none"
 
     @property
     def setting(self) -> str:
@@ -83,11 +86,21 @@ class RunResult:
         return [p for p in phases[:until] if p.get("kind", "train") != "evaluate"]
 
 
-def _phase_label(phase: dict) -> str:
-    # Other training kinds keep their kind in the label, e.g. multitask(mnli+qqp).
-    kind = phase.get("kind", "train")
-    task = phase["task"] if "task" in phase else "+".join(t["task"] for t in phase["tasks"])
-    return task if kind == "train" else f"{kind}({task})"
+def resolve_run_dirs(refs: list[Path | str], store: Path) -> list[Path]:
+    """Run folders from the command line: a folder as it is, `store:RUN` (a run id, a prefix of
+    one, or a run name) as the folder the results store recorded for that run."""
+    out = []
+    for ref in refs:
+        text = str(ref)
+        if not text.startswith(STORE_PREFIX):
+            out.append(Path(ref))
+            continue
+        run_dir = ResultsStore(store).run_dir(text[len(STORE_PREFIX):])
+        if not (run_dir / "metrics.json").is_file():
+            raise XstiltsError(f"{text}: the run folder {run_dir} that {store} records is gone; the analysis "
+                               "reads its per-example predictions (copy the run folder back, or rerun it)")
+        out.append(run_dir)
+    return out
 
 
 def load_run(run_dir: Path, phase: str | None = None) -> RunResult:

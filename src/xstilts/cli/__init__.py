@@ -29,6 +29,8 @@ COMMAND_MODULES = {
     "score": "xstilts.cli.commands",
     "export": "xstilts.cli.commands",
     "study": "xstilts.cli.commands",
+    "grid": "xstilts.cli.commands",
+    "results": "xstilts.cli.commands",
 }
 
 

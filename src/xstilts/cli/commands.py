@@ -14,7 +14,10 @@ from rich.console import Console
 
 from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
+from xstilts.analysis.runs import resolve_run_dirs
+from xstilts.cli.grid import grid_app
 from xstilts.cli.options import DataDir, TaskDirs
+from xstilts.cli.results import DEFAULT_STORE, results
 from xstilts.config import EvaluatePhase, ExperimentConfig, data_dir_from, describe_validation_error, plan_experiments
 from xstilts.config.loading import eval_settings
 from xstilts.console import console, results_console
@@ -41,6 +44,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
 app.add_typer(study_app, name="study")
 
+app.add_typer(grid_app, name="grid")
+app.command()(results)
+
+StoreOption = Annotated[Path, typer.Option("--store", help="The results store that store:RUN arguments name.")]
 
 
 @app.command()
@@ -145,18 +152,19 @@ def eval_(
 
 @app.command()
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>); list baselines first: "
-                                                   "comparisons are later run minus earlier run.")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>), or store:RUN_ID; list "
+                                                   "baselines first: comparisons are later run minus earlier run.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for report.html, report.md and figures/.")],
     phase: Annotated[str | None, typer.Option(help="Evaluate phase to analyse (default: each run's last "
                                                  "one with several languages).")] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples of the test examples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutation tests.")] = 0,
+    store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Report zero-shot scores against typological distance (URIEL) from the training language:
     per-language table, robustness slopes, comparisons of runs, figures; one self-contained HTML page."""
 
-    page = build_report(run_dirs, out, ReportOptions(phase=phase, n_boot=bootstrap, seed=seed))
+    page = build_report(resolve_run_dirs(run_dirs, store), out, ReportOptions(phase=phase, n_boot=bootstrap, seed=seed))
     console.print(f"report in {page} (markdown: {page.with_suffix('.md')})")
 
 
@@ -231,19 +239,20 @@ def attack(
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Finished runs (runs/<name>), the baseline first; runs "
+    run_dirs: Annotated[list[Path], typer.Argument(help="Finished runs (runs/<name> or store:RUN_ID), the baseline first; runs "
                                                    "whose configs differ only in seed count as seeds of one setting.")],
     out: Annotated[Path | None, typer.Option("--out", help="Also write the table as markdown to this file.")] = None,
     phase: Annotated[str | None, typer.Option(help="Evaluate phase to compare (default: each run's last one "
                                                  "with several languages).")] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples (one seed per setting).")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Zero-shot accuracy per language and on average for runs that differ in one thing (e.g. the
     curriculum), with each setting's difference from the first and its 95% CI: across seeds
     when there are several, a paired bootstrap over examples when there is one."""
 
-    comparison = compare_runs(run_dirs, phase, bootstrap, seed)
+    comparison = compare_runs(resolve_run_dirs(run_dirs, store), phase, bootstrap, seed)
     results_console.print(rich_table(comparison))
     results_console.print(budget_note(comparison))
     if out is not None:

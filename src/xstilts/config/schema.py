@@ -7,6 +7,7 @@ latest model. A `curriculum` phase is resolved before anything runs (see `curric
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -205,6 +206,9 @@ class TrainingOptions(_Strict):
     mlm: MaskedLMConfig | None = None
     curve: CurveConfig | None = None
     peft: LoraOptions | None = None
+    # Keep this phase's model when the run is finished (true) or remove it (false); None: as the
+    # run's `keep_models` says.
+    keep_model: bool | None = None
 
     @model_validator(mode="after")
     def _one_embedding_mode(self) -> TrainingOptions:
@@ -376,6 +380,10 @@ class ExperimentConfig(_Strict):
     data: DataSettings = DataSettings()
     # Folders of task spec YAML files added to the built-in tasks (checked by the same rules).
     task_dirs: list[Path] = []
+    # Which trained models stay on disk once the run is finished: every phase's (all), the last
+    # training phase's (final: what `eval` and `attack` use), or none (a grid's scores and
+    # predictions only); a phase's `keep_model` decides for that phase.
+    keep_models: Literal["all", "final", "none"] = "all"
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -384,6 +392,13 @@ class ExperimentConfig(_Strict):
         if dupes:
             raise ValueError(f"phase names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+def resolved_config(cfg: ExperimentConfig) -> dict:
+    """The config as saved with a run, each phase's name and kind first for people reading it."""
+    data = json.loads(cfg.model_dump_json())
+    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
+    return data
 
 
 def phase_tasks(phase: TrainPhase | MultiTaskPhase | EvaluatePhase) -> list[str]:

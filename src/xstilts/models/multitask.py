@@ -22,6 +22,8 @@ from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokeni
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
 Pooling = Literal["mean", "cls"]
+# Written beside a model directory removed by `keep_models`; it says why the model is gone.
+MODEL_NOT_KEPT = "MODEL_NOT_KEPT"
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,9 @@ def is_saved_model(path: Path) -> bool:
 
 def load_model(path: Path):
     path = Path(path)
+    not_kept = path.parent / MODEL_NOT_KEPT
+    if not is_saved_model(path) and not_kept.is_file():
+        raise XstiltsError(f"{path}: {not_kept.read_text(encoding='utf-8').strip()}")
     if not is_saved_model(path):
         raise XstiltsError(
             f"{path} is not an xstilts model directory (expected encoder/ and heads.json, "

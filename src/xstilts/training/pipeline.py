@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs
 
 from xstilts import __version__
-from xstilts.config import ExperimentConfig, phase_tasks
+from xstilts.config import ExperimentConfig, phase_tasks, resolved_config
 from xstilts.config.plan import PhasePlan, RunPlan, plan_run
 from xstilts.console import console
 from xstilts.data.loading import forget_checked_examples
@@ -31,7 +32,7 @@ from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import build_model, check_max_length, load_model
+from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_length, load_model
 from xstilts.models.sources import check_model_source
 from xstilts.training import run_folder
 from xstilts.training.interrupts import StopRequests
@@ -70,13 +71,6 @@ def _needs_pretrained_model(plan: RunPlan) -> bool:
         if phase.training:
             return False
     return False
-
-
-def resolved_config(cfg: ExperimentConfig) -> dict:
-    """The config as saved with a run, each phase's name and kind first for people reading it."""
-    data = json.loads(cfg.model_dump_json())
-    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
-    return data
 
 
 # What to install for a tracker: wandb is pinned in the `trackers` extra.
@@ -162,8 +156,28 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
         write_json_atomic(run_dir / "metrics.json", summary)
         write_json_atomic(run_dir / "curves.json", run_curves(results))
         write_text_atomic(run_dir / "summary.md", render_summary(summary))
+    if accelerator.is_main_process:
+        _remove_unkept_models(plan)
     forget_checked_examples()
     return summary
+
+
+def _remove_unkept_models(plan: RunPlan) -> None:
+    """Remove the models of a finished run that `keep_models` / a phase's `keep_model` let go,
+    leaving a note that says so for the commands that look for them."""
+    trained = [phase for phase in plan.phases if phase.training]
+    for phase in trained:
+        policy = plan.config.keep_models
+        keep = phase.config.keep_model
+        if keep is None:
+            keep = policy == "all" or (policy == "final" and phase is trained[-1])
+        model_dir = phase.dir / "model"
+        if keep or not model_dir.is_dir():
+            continue
+        setting = f"{phase.where}.keep_model: false" if phase.config.keep_model is False else f"keep_models: {policy}"
+        write_text_atomic(phase.dir / MODEL_NOT_KEPT, f"model not kept ({setting} in {plan.run_dir / 'config.yaml'}); "
+                                                     "rerun with keep_models: all (and --force) to keep it\n")
+        shutil.rmtree(model_dir)
 
 
 def run_curves(results: dict[str, dict]) -> list[dict]:

@@ -29,9 +29,9 @@ MARKER_FILE = ".xstilts-run"
 LOCK_FILE = ".xstilts.lock"
 
 # Config keys that may differ between a run and its resumption: where the runs and the data
-# folder are (the same data under another path). Everything else, `data.bad_rows` included,
-# is part of the results.
-_RESUME_NEUTRAL = {"output_dir": None, "data": {"dir": None}}
+# folder are (the same data under another path) and which models are kept on disk. Everything
+# else, `data.bad_rows` included, is part of the results.
+_RESUME_NEUTRAL = {"output_dir": None, "data": {"dir": None}, "keep_models": None}
 
 
 def comparable(config: dict) -> dict:

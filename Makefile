@@ -8,7 +8,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: a looser requirement would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,grid]'
 	touch $(STAMP)
 
 # Integration tests read real data from here when it exists; override with XSTILTS_DATA_DIR=...

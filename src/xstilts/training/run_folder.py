@@ -19,8 +19,10 @@ from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
+from pydantic import ValidationError
 
 from xstilts import __version__
+from xstilts.config import ExperimentConfig, resolved_config
 from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_text_atomic
 
@@ -35,7 +37,12 @@ _RESUME_NEUTRAL = {"output_dir": None, "data": {"dir": None}, "keep_models": Non
 
 
 def comparable(config: dict) -> dict:
-    """The config without the keys a resumption may spell differently."""
+    """The config as today's schema reads it (a key added since the run was made takes its
+    default, which is what the run used), without the keys a resumption may spell differently."""
+    try:
+        config = resolved_config(ExperimentConfig.model_validate(config))
+    except ValidationError:
+        pass  # a config today's schema refuses is compared as it was written, and differs
     def without(values: dict, neutral: dict) -> dict:
         return {k: (without(v, neutral[k]) if isinstance(neutral.get(k), dict) and isinstance(v, dict) else v)
                 for k, v in values.items() if not (k in neutral and neutral[k] is None)}
@@ -106,8 +113,8 @@ def prepare(run_dir: Path, resolved: dict, force: bool) -> None:
                 entry.unlink()
         return
     if saved is not None and comparable(saved) != comparable(resolved):
-        differ = sorted(k for k in set(saved) | set(resolved)
-                        if comparable({k: saved.get(k)}) != comparable({k: resolved.get(k)}))
+        before, now = comparable(saved), comparable(resolved)
+        differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         raise XstiltsError(f"{run_dir} holds a run with a different config (differs at: {', '.join(differ)}); "
                            "pass --force to start it over, or give the run another name")
 

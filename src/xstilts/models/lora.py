@@ -6,6 +6,7 @@ adapter alone under `adapter/` (what a LoRA phase adds per task on disk)."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
@@ -20,7 +21,10 @@ def with_lora(encoder: nn.Module, r: int, alpha: float, dropout: float, target_m
     adapters' is frozen."""
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
     try:
-        return get_peft_model(encoder, config)
+        with warnings.catch_warnings():
+            # peft 0.21 calls a transformers 5 method that is deprecated: nothing for users to do.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            return get_peft_model(encoder, config)
     except ValueError as exc:
         raise XstiltsError(f"{where}.target_modules: {str(exc).splitlines()[0]}") from None
 

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from experiment_files import experiment_config
 from xstilts.config import load_config
 from xstilts.errors import XstiltsError
+from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -45,3 +46,32 @@ def test_lora_config_errors(tmp_path, tiny_model_dir, tiny_data_dir):
     config.write_text(config.read_text().replace("r: 4, target_modules: [nope]", "r: 0"))
     with pytest.raises(XstiltsError, match=r"phases.0.peft.r"):
         load_config(config)
+
+
+def test_killed_lora_phase_resumes_to_identical_training(tmp_path, tiny_model_dir, tiny_data_dir, monkeypatch):
+    phases = """
+  - {name: target, task: xnli, epochs: 2, batch_size: 4, lr: 1.0e-2, checkpoint_every: 2, eval_every: 3,
+     peft: {r: 4, alpha: 8, dropout: 0.1}}
+  - {name: zero-shot, kind: evaluate, task: xnli, languages: [de]}"""
+
+    def run(name):
+        summary = run_experiment(load_config(experiment_config(tmp_path, name, tiny_model_dir, tiny_data_dir, phases)))
+        curve = json.loads((tmp_path / "runs" / name / "target" / "curve.json").read_text())
+        return summary["phases"]["zero-shot"]["languages"], [{k: v for k, v in r.items() if k != "seconds"}
+                                                             for r in curve]
+
+    reference = run("whole")
+    real_save = train_phase.TrainPhaseRunner._save_checkpoint
+    calls = {"n": 0}
+
+    def crashing_save(self):
+        real_save(self)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        run("killed")
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    assert run("killed") == reference

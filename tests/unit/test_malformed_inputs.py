@@ -248,6 +248,8 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
     ("unknown-task", _phases_case("  - {name: t, task: xlni}\n"), ("c.yaml: phases.0.task: unknown task 'xlni'",)),
     ("unknown-task-in-multitask", _phases_case("  - {name: t, kind: multitask, tasks: [mnli, qqq]}\n"),
      ("c.yaml: phases.0.tasks.1.task: unknown task 'qqq'",)),
+    ("unknown-task-in-curriculum", _phases_case("  - {name: i, kind: curriculum, tasks: [mnli, qqq], budget: 8}\n"),
+     ("c.yaml: curriculum 'i', stage 'i-2-qqq': phases.1.task: unknown task 'qqq'",)),
     ("unknown-language", _phases_case(TRAIN_XNLI + "  - {name: e, kind: evaluate, task: xnli, languages: [de, xx]}\n"),
      ("c.yaml: phases.1.languages:", "no language 'xx'")),
     ("unknown-train-language", _phases_case("  - {name: t, task: mnli, train_languages: [qq]}\n"),

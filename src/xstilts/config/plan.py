@@ -229,6 +229,18 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
     return PhasePlan(index, phase, phase_dir, tasks=tasks, curve=curve)
 
 
+def _located_phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings) -> PhasePlan:
+    """`_phase_plan`; an error in a curriculum's stage also names the curriculum (the key path
+    `phases.N` counts the resolved stages, not the file's phases)."""
+    try:
+        return _phase_plan(index, phase, run_dir, data)
+    except XstiltsError as exc:
+        stage_of = getattr(phase, "stage_of", None)
+        if stage_of is None:
+            raise
+        raise XstiltsError(f"curriculum '{stage_of}', stage '{phase.name}': {exc}") from None
+
+
 def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
     """An evaluate phase scoring with a head needs a training phase before it that trains that
     head: a run starts from a pretrained encoder, which has no task heads."""
@@ -246,6 +258,6 @@ def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
 def plan_run(cfg: ExperimentConfig) -> RunPlan:
     """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
     run_dir = cfg.output_dir / cfg.name
-    phases = tuple(_phase_plan(i, phase, run_dir, cfg.data) for i, phase in enumerate(cfg.phases))
+    phases = tuple(_located_phase_plan(i, phase, run_dir, cfg.data) for i, phase in enumerate(cfg.phases))
     _check_heads_trained_first(phases)
     return RunPlan(cfg, run_dir, phases)

@@ -275,7 +275,10 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
     ("variants-not-a-mapping", _config_case("name: c\nphases: [{name: t, task: xnli}]\nvariants: [a, b]\n"),
      ("c.yaml: variants:",)),
     ("max-length-beyond-positions", lambda env: ["run", str(env.config(TRAIN_XNLI)), "--set", "max_length=100000"],
-     ("max_length: 100000", "64 positions")),
+     ("c.yaml: max_length: 100000 is more than model", "(64 positions); allowed: 1 to 64")),
+    ("max-length-beyond-positions-validate", lambda env: ["validate", str(env.raw_config(
+        f"name: c\nmodel: {env.model}\nmax_length: 65\nphases: [{{name: t, task: xnli}}]\n"))],
+     ("c.yaml:", "max_length: 65 is more than model")),
     # ------------------------------------------------------------ --set and options
     ("set-into-a-number", _override_case("seed.x=1"), ("--set seed.x:", "'seed' is 3, not a mapping")),
     ("set-unclosed-list", _override_case("phases.0.lr=[1,"), ("--set 'phases.0.lr=[1,'", "not valid YAML")),

@@ -29,6 +29,7 @@ from xstilts.data.registry import get_task, resolve_languages
 from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
+from xstilts.models.sources import configured_position_limit
 from xstilts.tasks.spec import Split, TaskSpec
 
 
@@ -258,6 +259,10 @@ def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
 def plan_run(cfg: ExperimentConfig) -> RunPlan:
     """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
     run_dir = cfg.output_dir / cfg.name
+    limit = configured_position_limit(cfg.model)
+    if limit is not None and cfg.max_length > limit:
+        raise XstiltsError(f"max_length: {cfg.max_length} is more than model '{cfg.model}' takes ({limit} "
+                           f"positions); allowed: 1 to {limit}")
     phases = tuple(_located_phase_plan(i, phase, run_dir, cfg.data) for i, phase in enumerate(cfg.phases))
     _check_heads_trained_first(phases)
     return RunPlan(cfg, run_dir, phases)

@@ -30,6 +30,7 @@ from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
 from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
+from xstilts.models.sources import configured_position_limit
 from xstilts.tasks.spec import Split, TaskSpec
 
 
@@ -227,6 +228,19 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
     return PhasePlan(index, phase, phase_dir, tasks=learned, curve=curve)
 
 
+def _located_phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings,
+                        tasks: TaskRegistry) -> PhasePlan:
+    """`_phase_plan`; an error in a curriculum's stage also names the curriculum (the key path
+    `phases.N` counts the resolved stages, not the file's phases)."""
+    try:
+        return _phase_plan(index, phase, run_dir, data, tasks)
+    except XstiltsError as exc:
+        stage_of = getattr(phase, "stage_of", None)
+        if stage_of is None:
+            raise
+        raise XstiltsError(f"curriculum '{stage_of}', stage '{phase.name}': {exc}") from None
+
+
 def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
     """An evaluate phase scoring with a head needs a training phase before it that trains that
     head: a run starts from a pretrained encoder, which has no task heads."""
@@ -244,7 +258,11 @@ def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
 def plan_run(cfg: ExperimentConfig) -> RunPlan:
     """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
     run_dir = cfg.output_dir / cfg.name
+    limit = configured_position_limit(cfg.model)
+    if limit is not None and cfg.max_length > limit:
+        raise XstiltsError(f"max_length: {cfg.max_length} is more than model '{cfg.model}' takes ({limit} "
+                           f"positions); allowed: 1 to {limit}")
     tasks = load_registry(cfg.task_dirs)
-    phases = tuple(_phase_plan(i, phase, run_dir, cfg.data, tasks) for i, phase in enumerate(cfg.phases))
+    phases = tuple(_located_phase_plan(i, phase, run_dir, cfg.data, tasks) for i, phase in enumerate(cfg.phases))
     _check_heads_trained_first(phases)
     return RunPlan(cfg, run_dir, phases, tasks)

@@ -18,7 +18,7 @@ from xstilts.formats import get_format
 from xstilts.formats.base import mean_pool
 from xstilts.io import give_plain_modes, read_json, replace_dir_atomic, staging_dir_for, write_json_atomic
 from xstilts.models.lora import has_lora, merged
-from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer
+from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer, usable_positions
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
 Pooling = Literal["mean", "cls"]
@@ -219,14 +219,8 @@ def check_weight_file(path: Path) -> None:
 
 
 def position_limit(encoder: nn.Module) -> int | None:
-    """The most tokens the encoder takes: its position embeddings, less the ones RoBERTa-style
-    models reserve below their padding id; None when its config does not say."""
-    config = encoder.config
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions is None:
-        return None
-    reserved = (config.pad_token_id or 0) + 1 if config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
-    return positions - reserved
+    """The most tokens the encoder takes (`usable_positions` of its config)."""
+    return usable_positions(encoder.config)
 
 
 def check_max_length(encoder: nn.Module, max_length: int, where: str = "max_length") -> None:

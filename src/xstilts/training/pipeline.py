@@ -14,12 +14,13 @@ phase resumes at the first language without scores.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
 from pathlib import Path
 
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import DistributedDataParallelKwargs
 
 from xstilts import __version__
@@ -107,14 +108,18 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
     """Run a checked plan (`check_config`): its phases in order, skipping finished ones,
     resuming the rest. One process at a time holds the run folder; SIGTERM and SIGINT stop
     training at the next step with a checkpoint (`Interrupted`)."""
-    with run_folder.locked(plan.run_dir), StopRequests() as stop:
+    # With several processes (DDP) the main one holds the folder and prepares it.
+    main = PartialState().is_main_process
+    with run_folder.locked(plan.run_dir) if main else contextlib.nullcontext(), StopRequests() as stop:
         return _run_phases(plan, force, stop)
 
 
 def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
     cfg, run_dir = plan.config, plan.run_dir
     resolved = resolved_config(cfg)
-    run_folder.prepare(run_dir, resolved, force)
+    if PartialState().is_main_process:
+        run_folder.prepare(run_dir, resolved, force)
+    PartialState().wait_for_everyone()
     run_folder.check_inside(run_dir, [phase.dir for phase in plan.phases])
     accelerator = make_accelerator(cfg, run_dir)
     recorded = run_folder.bind(run_dir, resolved)  # binding from here on: the first phase starts

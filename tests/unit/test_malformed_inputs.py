@@ -218,7 +218,7 @@ def _raw_disk_full(env: Env) -> list[str]:
 
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
-    env.monkeypatch.setattr("xstilts.cli.write_text_atomic", full)
+    env.monkeypatch.setattr("xstilts.cli.commands.write_text_atomic", full)
     return ["compare", str(env.run), str(env.other_setting()), "--out", str(target)]
 
 

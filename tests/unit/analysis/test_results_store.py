@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from xstilts.analysis.compare import compare_runs
 from xstilts.analysis.runs import resolve_run_dirs
-from xstilts.cli import app
+from xstilts.cli.commands import app
 from xstilts.errors import XstiltsError
 from xstilts.run_identity import run_identity
 from xstilts.store.results import ResultsStore

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiment_files import write_config
-from xstilts.cli import app
+from xstilts.cli.commands import app
 from xstilts.config.grid import load_grid
 from xstilts.errors import XstiltsError
 from xstilts.executors.backends import LocalExecutor, RayExecutor, SlurmExecutor

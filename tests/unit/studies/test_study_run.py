@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from xstilts.cli import app
+from xstilts.cli.commands import app
 from xstilts.errors import XstiltsError
 from xstilts.studies.plan import plan_study
 from xstilts.studies.runner import run_study

@@ -101,7 +101,8 @@ class RayExecutor:
             raise XstiltsError("--executor ray needs the 'ray' package: pip install 'xstilts[grid]'") from None
         started_here = not ray.is_initialized()
         if started_here:
-            local = {"num_cpus": self.workers} if self.address is None else {}
+            # A Ray started for the grid listens on loopback only: nothing leaves this machine.
+            local = {"num_cpus": self.workers, "_node_ip_address": "127.0.0.1"} if self.address is None else {}
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **local)
         try:
             self._cpus = ray.cluster_resources().get("CPU")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
+from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, degenerate_notes, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
 from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, load_experiments
 from xstilts.console import console, results_console
@@ -237,6 +237,8 @@ def compare(
     comparison = compare_runs(run_dirs, phase, bootstrap, seed)
     results_console.print(rich_table(comparison))
     results_console.print(budget_note(comparison))
+    for note in degenerate_notes(comparison.groups):
+        results_console.print(f"[bold red]{note}")
     if out is not None:
         write_text_atomic(out, comparison_markdown(comparison))
         console.print(f"markdown in {out}")

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xstilts.analysis.compare import budget_note, compare_runs, comparison_table
+from xstilts.analysis.compare import (
+    DEGENERATE_MARK,
+    budget_note,
+    compare_runs,
+    comparison_table,
+    degenerate_languages,
+    degenerate_notes,
+)
 from xstilts.analysis.distance_fits import (
     MEASURES,
     Comparison,
@@ -31,11 +38,12 @@ from xstilts.analysis.distance_fits import (
 )
 from xstilts.analysis.figures import distance_scatter, grid_heatmap
 from xstilts.analysis.report_format import Figure, Section, Table, render_html, render_markdown
-from xstilts.analysis.runs import RunResult, group_by_setting, load_run
+from xstilts.analysis.runs import RunGroup, RunResult, group_by_setting, load_run
 from xstilts.console import console, progress_bar
 from xstilts.errors import XstiltsError
 from xstilts.io import write_bytes_atomic, write_text_atomic
 from xstilts.languages import LANGUAGE_INFO
+from xstilts.metrics.degenerate import CONSTANT_SHARE
 from xstilts.robustness.report import label_changing, overview, per_perturbation
 from xstilts.typology.distances import Distances, distances_from
 
@@ -117,11 +125,15 @@ def overview_sections(runs: list[RunResult], options: ReportOptions) -> list[Sec
 
 def _runs_overview(runs: list[RunResult]) -> Section:
     rows = [[run.name, run.model, run.training, str(run.seed), f"{run.task} {run.split} ({run.phase})",
-             str(len(run.languages)), _fmt(100 * run.zero_shot_average())] for run in runs]
-    return Section("Runs", tables=[Table(
-        ["run", "model", "training (English)", "seed", "evaluation (phase)", "languages", "zero-shot average (%)"],
+             str(len(run.languages)), _fmt(100 * run.zero_shot_average()),
+             ", ".join(run.degenerate()) or "none"] for run in runs]
+    return Section("Runs", degenerate_notes([RunGroup(run.name, (run,)) for run in runs]), [Table(
+        ["run", "model", "training (English)", "seed", "evaluation (phase)", "languages", "zero-shot average (%)",
+         "not learned in"],
         rows, "Training lists the train phases in order; the last one trains the evaluated task. "
-              "Zero-shot average: mean accuracy over every language but the source.")])
+              "Zero-shot average: mean accuracy over every language but the source. Not learned in: languages "
+              f"where the run predicts one class for {100 * CONSTANT_SHARE:.0f}% or more of the examples, or its "
+              "accuracy's 95% Wilson interval reaches chance.")])
 
 
 def _by_evaluation(runs: list[RunResult]) -> list[list[RunResult]]:
@@ -147,7 +159,7 @@ def comparison_sections(runs: list[RunResult], options: ReportOptions) -> list[S
         comparison = compare_runs([r.directory for r in task_runs], options.phase, options.n_boot, options.seed)
         sections.append(Section(
             f"{task_runs[0].task} {task_runs[0].split}: accuracy differences from {comparison.baseline.label}",
-            [budget_note(comparison)], [comparison_table(comparison)]))
+            [budget_note(comparison), *degenerate_notes(comparison.groups)], [comparison_table(comparison)]))
     return sections
 
 
@@ -191,7 +203,8 @@ def _task_sections(runs: list[RunResult], options: ReportOptions) -> list[Sectio
     sections = [
         Section(f"{title}: languages and their distance from {source}", notes,
                 [_distance_table(languages, source, distances)]),
-        Section(f"{title}: accuracy and transfer gap per language", tables=[_score_table(languages, settings)]),
+        Section(f"{title}: accuracy and transfer gap per language", degenerate_notes(groups),
+                [_score_table(languages, settings)]),
         Section(f"{title}: robustness slopes", [_chance_warning(s) for s in settings if s.source_at_chance()],
                 [_slope_table(settings, distances)], figures),
     ]
@@ -230,10 +243,13 @@ def _score_table(languages: list[str], settings: list[SettingAnalysis]) -> Table
     for s in settings:
         columns += [f"{s.label}: accuracy (%)", "gap (points)"]
 
+    flagged = {s.label: degenerate_languages(s.group) for s in settings}
+
     def row(lang: str) -> list[str]:
         cells = [f"{lang} {_language_name(lang)}"]
         for s in settings:
-            cells += [_fmt(s.scores[lang]), "source" if lang == source else _fmt(s.gaps()[lang])]
+            mark = f" {DEGENERATE_MARK}" if lang in flagged[s.label] else ""
+            cells += [_fmt(s.scores[lang]) + mark, "source" if lang == source else _fmt(s.gaps()[lang])]
         return cells
 
     rows = _grouped_rows(languages, source, row)
@@ -242,7 +258,8 @@ def _score_table(languages: list[str], settings: list[SettingAnalysis]) -> Table
                                          for c in (_fmt(s.zero_shot_average()),
                                                    _fmt(s.scores[source] - s.zero_shot_average()))])
     return Table(columns, rows, f"Gap: accuracy in {source} minus accuracy in the language, in points. "
-                                "Languages are grouped by family.")
+                                f"Languages are grouped by family. {DEGENERATE_MARK}: one-class or chance-level "
+                                "predictions (see the warning above the table).")
 
 
 def _slope_table(settings: list[SettingAnalysis], distances: Distances) -> Table:

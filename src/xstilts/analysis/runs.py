@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.errors import XstiltsError
+from xstilts.metrics.degenerate import PredictorCheck, check_records
 
 # Config keys that do not change what a run measures: runs differing only in these (and the
 # seed) are repetitions of one setting.
@@ -22,7 +23,12 @@ class LanguageResult:
     score: float  # the phase's metric as metrics.json has it (0..1)
     correct: np.ndarray  # 0/1 per example, in file order
     labels: tuple[str, ...]  # gold labels in the same order (identifies parallel test sets)
-    chance: float  # accuracy of guessing: 1 / number of classes (or choices)
+    check: PredictorCheck  # one-class or chance-level predictions?
+
+    @property
+    def chance(self) -> float:
+        """The best accuracy without looking at the input (guessing, or the most frequent label)."""
+        return self.check.chance
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,11 @@ class RunResult:
 
     def zero_shot_average(self) -> float:
         return float(np.mean([r.score for lang, r in self.languages.items() if lang != self.source_language]))
+
+    def degenerate(self) -> dict[str, str]:
+        """Language -> what is wrong with its predictions (one class, chance level), for the
+        languages where something is."""
+        return {lang: verdict for lang, r in self.languages.items() if (verdict := r.check.verdict())}
 
     def _train_phases(self) -> list[dict]:
         phases = self.config["phases"]
@@ -118,7 +129,7 @@ def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
             score=scores["accuracy"],
             correct=np.array([r["label"] == r["prediction"] for r in rows], dtype=np.float64),
             labels=tuple(r["label"] for r in rows),
-            chance=1 / len(rows[0]["probabilities"]),
+            check=check_records(rows),
         )
     return RunResult(name=summary["name"], directory=run_dir, config=summary["config"], phase=phase,
                      task=result["task"], split=result["split"], source_language=result["source_language"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import time
 from pathlib import Path
 
 import yaml
@@ -32,6 +33,7 @@ from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import build_model, load_model
+from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
 # Keys that may differ between a run and its resumption without changing results.
@@ -111,13 +113,16 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
     """Run a checked plan (`check_config`): its phases in order, skipping finished ones,
     resuming the rest."""
     cfg = plan.config
+    started, started_at = time.monotonic(), now()
     run_dir = _prepare_run_dir(cfg, plan.run_dir, force)
     accelerator = make_accelerator(cfg, run_dir)
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
     results: dict[str, dict] = {}
+    skipped: list[str] = []
     for phase in plan.phases:
         if (phase.dir / DONE).is_file():
             console.print(f"[green]phase '{phase.name}' already done, skipped")
+            skipped.append(phase.name)
             results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
         elif phase.training:
             console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
@@ -137,6 +142,11 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
         "config": resolved_config(cfg),
         "task_versions": plan.task_versions,
         "phases": results,
+        # What a published table names: this invocation's code, command, machine and time (the
+        # wall time covers only the phases it ran, not those done before, listed in skipped_phases).
+        "provenance": {"commit": source_commit(), "command": command_line(), "machine": machine(),
+                       "started": started_at, "finished": now(), "wall_seconds": round(time.monotonic() - started, 1),
+                       "skipped_phases": skipped},
     }
     if accelerator.is_main_process:
         write_json_atomic(run_dir / "metrics.json", summary)

@@ -259,9 +259,10 @@ def _score_table(languages: list[str], settings: list[SettingAnalysis]) -> Table
     rows.append(["zero-shot average"] + [c for s in settings
                                          for c in (_fmt(s.zero_shot_average()),
                                                    _fmt(s.scores[source] - s.zero_shot_average()))])
-    return Table(columns, rows, f"Gap: accuracy in {source} minus accuracy in the language, in points. "
-                                f"Languages are grouped by family. {DEGENERATE_MARK}: one-class or chance-level "
-                                "predictions (see the warnings under Runs).")
+    caption = f"Gap: accuracy in {source} minus accuracy in the language, in points. Languages are grouped by family."
+    if any(flagged.values()):
+        caption += f" {DEGENERATE_MARK}: one-class or chance-level predictions (see the warnings under Runs)."
+    return Table(columns, rows, caption)
 
 
 def _slope_table(settings: list[SettingAnalysis], distances: Distances) -> Table:

@@ -45,6 +45,7 @@ AVERAGE_TOLERANCE = 2.0
 
 def _matches_published_demo(zero: dict) -> None:
     published = json.loads((REPO / "docs" / "results.json").read_text(encoding="utf-8"))["demo"]
+    assert published is not None, "docs/results.json has no demo run: run configs/demo.yaml, then make results"
     expected = published["phases"]["zero-shot"]
     for lang, accuracy in expected["languages"].items():
         assert abs(100 * zero["languages"][lang]["accuracy"] - 100 * accuracy) <= PER_LANGUAGE_TOLERANCE, lang

@@ -113,7 +113,7 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
     """Run a checked plan (`check_config`): its phases in order, skipping finished ones,
     resuming the rest."""
     cfg = plan.config
-    started, started_at = time.monotonic(), now()
+    started, started_at, commit = time.monotonic(), now(), source_commit()  # the code as it starts
     run_dir = _prepare_run_dir(cfg, plan.run_dir, force)
     accelerator = make_accelerator(cfg, run_dir)
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
@@ -144,7 +144,7 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
         "phases": results,
         # What a published table names: this invocation's code, command, machine and time (the
         # wall time covers only the phases it ran, not those done before, listed in skipped_phases).
-        "provenance": {"commit": source_commit(), "command": command_line(), "machine": machine(),
+        "provenance": {"commit": commit, "command": command_line(), "machine": machine(),
                        "started": started_at, "finished": now(), "wall_seconds": round(time.monotonic() - started, 1),
                        "skipped_phases": skipped},
     }

@@ -23,12 +23,8 @@ class LanguageResult:
     score: float  # the phase's metric as metrics.json has it (0..1)
     correct: np.ndarray  # 0/1 per example, in file order
     labels: tuple[str, ...]  # gold labels in the same order (identifies parallel test sets)
-    check: PredictorCheck  # one-class or chance-level predictions?
-
-    @property
-    def chance(self) -> float:
-        """The best accuracy without looking at the input (guessing, or the most frequent label)."""
-        return self.check.chance
+    chance: float  # accuracy of guessing: 1 / number of classes (or choices)
+    check: PredictorCheck  # one-class or chance-level predictions? (its chance also counts the most frequent label)
 
 
 @dataclass(frozen=True)
@@ -129,6 +125,7 @@ def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
             score=scores["accuracy"],
             correct=np.array([r["label"] == r["prediction"] for r in rows], dtype=np.float64),
             labels=tuple(r["label"] for r in rows),
+            chance=1 / len(rows[0]["probabilities"]),
             check=check_records(rows),
         )
     return RunResult(name=summary["name"], directory=run_dir, config=summary["config"], phase=phase,

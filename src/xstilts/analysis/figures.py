@@ -104,7 +104,7 @@ def distance_scatter(kind: str, settings: list[SettingAnalysis], distances: Dist
         else:
             ax.axhline(0, color="#888888", linewidth=0.8, zorder=1)
             ax.set_ylim(*_span_at_least(min(0.0, *lowest) - 2, max(0.0, *highest) + 2, MIN_GAP_SPAN))
-        ax.set_xlim(min(x.values()) - 0.06 * x_span, max(x.values()) + 0.12 * x_span)
+        ax.set_xlim(min(x.values()) - 0.06 * x_span, max(x.values()) + 0.2 * x_span)  # room for the codes
         ax.set_xlabel(f"{kind} distance from {source} (URIEL, 0 = same, 1 = nothing shared)")
         ax.set_ylabel(_AXIS_LABELS[measure].format(source=source))
         ax.grid(alpha=0.3)

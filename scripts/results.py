@@ -48,6 +48,8 @@ PUBLISHED = (
         "The intermediate phase (160 English sentiment sentences) trains 4 epochs at lr 5e-5; with 1 epoch "
         "(10 steps) it ended at chance (50% dev). Trained harder (5 epochs at 1e-4: 92.5% dev) it left the NLI "
         "phase at chance (39.8% average), so it stays gentle.",
+        "The wall time below was measured with the 2 cores shared by about ten other busy processes (load "
+        "average 10 to 13); on an idle machine the run is several times faster.",
     )),
     Published("xcopa", "configs/mnli-copa-to-xcopa.yaml", "XCOPA: MNLI, then COPA, then zero-shot", (
         "XCOPA validation has 100 items per language: a 95% interval is about \u00b110 points wide, so a language "

@@ -15,11 +15,17 @@ $(STAMP): pyproject.toml
 XSTILTS_DATA_DIR ?= $(abspath ../shared/data)
 export XSTILTS_DATA_DIR
 
-.PHONY: install demo lint test
+.PHONY: install demo lint results test
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/xstilts run configs/demo.yaml
+
+# docs/results.md (and .json) from finished runs of the shipped configs, with the commit, command,
+# machine and date each run recorded; refuses runs made by another config; a shipped config not
+# run yet is listed as not measured.
+results: $(STAMP)
+	$(BIN)/python scripts/results.py --runs runs --out docs/results.md --allow-missing
 
 # Style and the one-way layers of docs/architecture.md (contracts in pyproject.toml).
 lint: $(STAMP)

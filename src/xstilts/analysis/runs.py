@@ -20,6 +20,7 @@ import numpy as np
 from xstilts.analysis.units import Units, example_units
 from xstilts.errors import XstiltsError
 from xstilts.io import read_json, read_jsonl
+from xstilts.metrics.degenerate import PredictorCheck, check_records
 from xstilts.store.results import ResultsStore
 from xstilts.store.rows import phase_label
 
@@ -35,6 +36,7 @@ class LanguageResult:
     correct: np.ndarray  # 0/1 per example, in file order
     labels: tuple[str, ...]  # gold labels in the same order (identifies parallel test sets)
     chance: float  # accuracy of guessing: 1 / number of classes (or choices)
+    check: PredictorCheck  # one-class or chance-level predictions? (its chance also counts the most frequent label)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,11 @@ class RunResult:
 
     def zero_shot_average(self) -> float:
         return float(np.mean([r.score for lang, r in self.languages.items() if lang != self.source_language]))
+
+    def degenerate(self) -> dict[str, str]:
+        """Language -> what is wrong with its predictions (one class, chance level), for the
+        languages where something is."""
+        return {lang: verdict for lang, r in self.languages.items() if (verdict := r.check.verdict())}
 
     def _train_phases(self) -> list[dict]:
         phases = self.config["phases"]
@@ -142,6 +149,7 @@ def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
             correct=np.array([r["label"] == r["prediction"] for r in rows], dtype=np.float64),
             labels=tuple(r["label"] for r in rows),
             chance=1 / len(rows[0]["probabilities"]),
+            check=check_records(rows),
         )
     return RunResult(name=summary["name"], directory=run_dir, config=summary["config"], phase=phase,
                      task=result["task"], split=result["split"], source_language=result["source_language"],

@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from pydantic import ValidationError
 from rich.console import Console
 
-from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
+from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, degenerate_notes, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
 from xstilts.analysis.runs import resolve_run_dirs
 from xstilts.cli.grid import grid_app
@@ -255,6 +255,8 @@ def compare(
     comparison = compare_runs(resolve_run_dirs(run_dirs, store), phase, bootstrap, seed)
     results_console.print(rich_table(comparison))
     results_console.print(budget_note(comparison))
+    for note in degenerate_notes(comparison.groups):
+        results_console.print(f"[bold red]{note}")
     if out is not None:
         write_text_atomic(out, comparison_markdown(comparison))
         console.print(f"markdown in {out}")

@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import shutil
+import time
 from pathlib import Path
 
 from accelerate import Accelerator, PartialState
@@ -35,6 +36,7 @@ from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_length, load_model
 from xstilts.models.sources import check_model_source
+from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training import run_folder
 from xstilts.training.interrupts import StopRequests
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
@@ -116,6 +118,7 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
 
 def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
     cfg, run_dir = plan.config, plan.run_dir
+    started, started_at, commit = time.monotonic(), now(), source_commit()  # the code as it starts
     resolved = resolved_config(cfg)
     if PartialState().is_main_process:
         run_folder.prepare(run_dir, resolved, force)
@@ -130,9 +133,11 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
     results: dict[str, dict] = {}
     ran = False
+    skipped: list[str] = []
     for phase in plan.phases:
         if (phase.dir / DONE).is_file():
             console.print(f"[green]phase '{phase.name}' already done, skipped")
+            skipped.append(phase.name)
             results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
         elif phase.training:
             console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
@@ -155,6 +160,11 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
         "config": recorded,
         "task_versions": plan.task_versions,
         "phases": results,
+        # What a published table names: this invocation's code, command, machine and time (the
+        # wall time covers only the phases it ran, not those done before, listed in skipped_phases).
+        "provenance": {"commit": commit, "command": command_line(), "machine": machine(),
+                       "started": started_at, "finished": now(), "wall_seconds": round(time.monotonic() - started, 1),
+                       "skipped_phases": skipped},
     }
     # A finished run's files stay as they are: a rerun that ran nothing rewrites none of them.
     if accelerator.is_main_process and (ran or not (run_dir / "metrics.json").is_file()):

@@ -60,6 +60,8 @@ PUBLISHED = (
         "line by line: training on dev-en would leak the evaluation items into every language. QQP trains the "
         "head instead (task qqp-pawsx).",
         "Chance here is 57%, not 50%: PAWS-X dev is 57% 'different', so a model that ignores its input can score 57.",
+        "This recipe does not learn PAWS-X: the model says 'paraphrase' for most pairs, whose words PAWS makes "
+        "overlap by design (pairs built to fool models trained on data like QQP), and scores below chance.",
     )),
 )
 

@@ -30,6 +30,7 @@ from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
 from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
+from xstilts.models.multitask import saved_heads
 from xstilts.models.sources import configured_position_limit
 from xstilts.tasks.spec import Split, TaskSpec
 
@@ -241,10 +242,10 @@ def _located_phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_di
         raise XstiltsError(f"curriculum '{stage_of}', stage '{phase.name}': {exc}") from None
 
 
-def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
-    """An evaluate phase scoring with a head needs a training phase before it that trains that
-    head: a run starts from a pretrained encoder, which has no task heads."""
-    trained: dict[str, str] = {}  # head -> the first task that trains it
+def _check_heads_trained_first(phases: tuple[PhasePlan, ...], model: str) -> None:
+    """An evaluate phase scoring with a head needs that head: trained by a training phase before
+    it, or saved with the model the run starts from (a pretrained encoder has no task heads)."""
+    trained: dict[str, str] = {head: f"the saved model {model}" for head in saved_heads(model)}
     for phase in phases:
         for task in phase.tasks:
             trained.setdefault(task.spec.head, task.name)
@@ -264,5 +265,5 @@ def plan_run(cfg: ExperimentConfig) -> RunPlan:
                            f"positions); allowed: 1 to {limit}")
     tasks = load_registry(cfg.task_dirs)
     phases = tuple(_located_phase_plan(i, phase, run_dir, cfg.data, tasks) for i, phase in enumerate(cfg.phases))
-    _check_heads_trained_first(phases)
+    _check_heads_trained_first(phases, cfg.model)
     return RunPlan(cfg, run_dir, phases, tasks)

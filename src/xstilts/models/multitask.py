@@ -173,6 +173,15 @@ def is_saved_model(path: Path) -> bool:
     return (Path(path) / "heads.json").is_file() and (Path(path) / "encoder").is_dir()
 
 
+def saved_heads(name: str) -> list[str]:
+    """The heads a model an experiment starts from already has: a saved xstilts model's
+    (`runs/<run>/<phase>/model`); none for a pretrained encoder."""
+    if not is_saved_model(Path(name)):
+        return []
+    heads = read_json(Path(name) / "heads.json", "a model's heads.json, as save_model writes it").get("heads")
+    return list(heads) if isinstance(heads, dict) else []
+
+
 def load_model(path: Path):
     path = Path(path)
     not_kept = path.parent / MODEL_NOT_KEPT

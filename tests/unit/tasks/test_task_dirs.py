@@ -72,11 +72,11 @@ def test_a_user_task_trains_and_transfers_end_to_end(tmp_path, tiny_model_dir, t
 def test_command_line_task_dirs_add_to_the_config(tmp_path, tiny_model_dir, tiny_data_dir):
     folder = _task_folder(tmp_path)
     config = experiment_config(tmp_path, "cli", tiny_model_dir, tiny_data_dir,
-                               "  - {name: e, kind: evaluate, task: mood, languages: [de]}")
+                               "  - {name: t, task: mood}\n  - {name: e, kind: evaluate, task: mood, languages: [de]}")
     with pytest.raises(XstiltsError, match="phases.0.task: unknown task 'mood'"):
         check_config(load_config(config), check_files=False)
     plan = check_config(load_config(config, task_dirs=[folder]), check_files=False)
-    assert plan.config.task_dirs == [folder] and plan.phases[0].spec.name == "mood"
+    assert plan.config.task_dirs == [folder] and plan.phases[1].spec.name == "mood"
 
 
 def test_user_specs_obey_the_registry_rules(tmp_path):
@@ -99,7 +99,7 @@ def test_user_specs_obey_the_registry_rules(tmp_path):
 def test_tasks_and_validate_take_task_dir(tmp_path):
     folder = _task_folder(tmp_path)
     config = tmp_path / "c.yaml"
-    config.write_text("name: c\nphases: [{name: e, kind: evaluate, task: mood, languages: [de]}]\n")
+    config.write_text("name: c\nphases: [{name: t, task: mood}, {name: e, kind: evaluate, task: mood, languages: [de]}]\n")
     env = {**os.environ, "COLUMNS": "80"}
     listing = subprocess.run([sys.executable, "-m", "xstilts.cli", "tasks", "--task-dir", str(folder)],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

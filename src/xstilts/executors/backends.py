@@ -25,6 +25,7 @@ from typing import Protocol
 from xstilts.config.grid import RunResources, SlurmSettings
 from xstilts.errors import XstiltsError
 from xstilts.executors.jobs import JobOutcome, RunJob, execute_job
+from xstilts.training.run_folder import LOGS_DIR
 
 OnOutcome = Callable[[JobOutcome], None]
 EXECUTORS = ("local", "ray", "slurm")
@@ -42,7 +43,7 @@ class Executor(Protocol):
 
 def _lost(job: RunJob, error: str) -> JobOutcome:
     """The outcome of a job whose worker died before it could report (killed, out of memory)."""
-    return JobOutcome(job.name, "failed", 0.0, str(job.run_dir / "logs" / f"attempt-{job.attempt}.log"), error)
+    return JobOutcome(job.name, "failed", 0.0, str(job.run_dir / LOGS_DIR / f"attempt-{job.attempt}.log"), error)
 
 
 class LocalExecutor:

@@ -29,6 +29,7 @@ from xstilts.run_identity import code_version
 from xstilts.store.results import ResultsStore
 from xstilts.store.rows import RUN_RECORD, read_run_record
 from xstilts.training.pipeline import check_config, run_plan
+from xstilts.training.run_folder import LOGS_DIR
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _now() -> str:
 def execute_job(job: RunJob) -> JobOutcome:
     """Run one job where the executor placed it (this process, a worker process, a Ray task, a
     Slurm array task): its output goes to its log, its results to the store."""
-    log = job.run_dir / "logs" / f"attempt-{job.attempt}.log"
+    log = job.run_dir / LOGS_DIR / f"attempt-{job.attempt}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     record = {"run_id": job.run_id, "name": job.name, "code_version": code_version(), "axes": job.axes,
               "attempt": job.attempt, "host": socket.gethostname(), "pid": os.getpid(), "started": _now()}

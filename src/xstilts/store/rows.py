@@ -11,9 +11,9 @@ from typing import Any
 
 from xstilts.errors import XstiltsError
 from xstilts.run_identity import run_identity
+from xstilts.training.run_folder import RUN_RECORD
 
 # What a grid executor writes into a run folder: identity, code version, axes, attempts, times.
-RUN_RECORD = "grid-run.json"
 # Per-language counts in an evaluate phase's metrics: not metrics.
 _COUNTS = ("n", "skipped_rows")
 

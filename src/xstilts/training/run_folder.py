@@ -29,6 +29,11 @@ from xstilts.io import write_json_atomic, write_text_atomic
 CONFIG_FILE = "config.yaml"
 MARKER_FILE = ".xstilts-run"
 LOCK_FILE = ".xstilts.lock"
+# What an executor keeps in a run folder it starts (the run's status record and each attempt's
+# log): they neither make a folder a run nor keep it from being one, and --force keeps them.
+RUN_RECORD = "grid-run.json"
+LOGS_DIR = "logs"
+_BESIDE_THE_RUN = {LOCK_FILE, RUN_RECORD, LOGS_DIR}
 
 # Config keys that may differ between a run and its resumption: where the runs and the data
 # folder are (the same data under another path) and which models are kept on disk. Everything
@@ -97,7 +102,7 @@ def recorded_config(run_dir: Path) -> dict | None:
 def prepare(run_dir: Path, resolved: dict, force: bool) -> None:
     """Check that `run_dir` may hold this run, emptying it first with `force`: a folder that is
     not an xstilts run is never used nor deleted, and a run of another config is refused."""
-    entries = sorted(p for p in run_dir.iterdir() if p.name != LOCK_FILE) if run_dir.is_dir() else []
+    entries = sorted(p for p in run_dir.iterdir() if p.name not in _BESIDE_THE_RUN) if run_dir.is_dir() else []
     saved = recorded_config(run_dir) if entries else None
     # A run folder of an older xstilts has no marker; its config, identical to this one, identifies it.
     is_run = (run_dir / MARKER_FILE).is_file() or (saved is not None and comparable(saved) == comparable(resolved))

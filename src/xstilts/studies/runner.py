@@ -6,12 +6,12 @@ whose results.json is saved is skipped."""
 
 from __future__ import annotations
 
-import torch
+from accelerate import Accelerator
 
 from xstilts.config import ExperimentConfig, data_dir_from
 from xstilts.console import console
 from xstilts.data.loading import DataSettings, check_available
-from xstilts.data.registry import get_task, resolve_languages
+from xstilts.data.registry import get_task, load_registry, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack
 from xstilts.robustness.registry import build_perturbations
@@ -21,13 +21,14 @@ from xstilts.training.pipeline import check_config, run_plan
 
 
 def _attack_options(attack: AttackSpec, cfg: ExperimentConfig) -> AttackOptions:
+    spec = load_registry(cfg.task_dirs).get(attack.task)
     return AttackOptions(
-        task=attack.task, languages=attack.languages,
+        spec=spec, languages=resolve_languages(spec, attack.languages, f"attacks.{attack.task}.languages"),
         perturbations=build_perturbations(",".join(attack.perturbations), [],
                                           {"seed": cfg.seed, "strength": attack.strength}),
         max_examples=attack.max_examples, seed=cfg.seed, max_length=cfg.max_length,
         data=DataSettings(dir=data_dir_from(None, cfg.data.dir)),
-        device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        device=Accelerator().device)
 
 
 def _check_attacks(plan: StudyPlan) -> None:

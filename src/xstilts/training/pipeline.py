@@ -34,7 +34,7 @@ from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_length, load_model
+from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_length, is_saved_model, load_model
 from xstilts.models.sources import check_model_source
 from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training import run_folder
@@ -61,7 +61,7 @@ def check_run(plan: RunPlan) -> None:
         if not _tracker_available(tracker):
             raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
                                f"pip install {_TRACKER_PACKAGES.get(tracker, tracker)}, or remove it from log_with")
-    if _needs_pretrained_model(plan):
+    if _needs_pretrained_model(plan) and not is_saved_model(Path(cfg.model)):  # a saved run's model loads as it was saved
         check_model_source(cfg.model, cfg.encoder_layers)
 
 

@@ -162,7 +162,7 @@ def _read_summary(run_dir: Path) -> dict:
         raise XstiltsError(f"{run_dir}: no metrics.json; expected a finished run directory (runs/<name>/)")
     summary = read_json(metrics_file, "a finished run's metrics.json (rerun the same `xstilts run` to rewrite it)")
     if not isinstance(summary, dict):
-        raise XstiltsError(f"{metrics_file}: not a metrics.json `xstilts run` wrote (expected a JSON object)")
+        raise XstiltsError(f"{metrics_file}: no 'phases' with a 'kind' each; not a metrics.json `xstilts run` wrote")
     return summary
 
 

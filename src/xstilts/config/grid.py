@@ -136,7 +136,7 @@ def _grid_settings(data: dict[str, Any], path: Path) -> GridConfig:
 def load_grid(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> Grid:
     """A grid file's runs: the base with every combination of the axes' values, validated."""
     path = Path(path)
-    settings = _grid_settings(read_mapping(path), path)
+    settings = _grid_settings(read_mapping(path, "grid keys", "grid file"), path)
     empty = [axis for axis, values in settings.axes.items() if not values]
     if empty:
         raise XstiltsError(f"{path}: axes.{empty[0]}: give at least one value")

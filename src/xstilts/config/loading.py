@@ -60,11 +60,11 @@ def _variants(data: dict[str, Any], path: Path | str) -> list[tuple[str, str | N
     return out
 
 
-def read_mapping(path: Path, what: str = "config keys") -> dict[str, Any]:
+def read_mapping(path: Path, what: str = "config keys", kind: str = "config file") -> dict[str, Any]:
     """A YAML file holding a mapping (a config, a study), with one-line errors naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise XstiltsError(f"file {path} does not exist")
+        raise XstiltsError(f"{kind} {path} does not exist")
     data = load_yaml(read_text(path), path) or {}
     if not isinstance(data, dict):
         raise XstiltsError(f"{path}: expected a mapping of {what} at the top level")

@@ -192,11 +192,11 @@ def load_model(path: Path):
             f"{path} is not an xstilts model directory (expected encoder/ and heads.json, "
             "as written in runs/<run>/<phase>/model)"
         )
-    verify_checksums(path)
     heads_file = path / "heads.json"
     meta = read_json(heads_file, "a model's heads.json, as save_model writes it")
     for weights in [path / "heads.safetensors", *sorted((path / "encoder").glob("*.safetensors"))]:
         check_weight_file(weights)
+    verify_checksums(path)  # after the structural checks, whose messages say more about a broken file
     encoder, tokenizer = load_encoder_and_tokenizer(str(path / "encoder"))
     try:
         model = MultiTaskModel(encoder, meta["pooling"], meta["dropout"])

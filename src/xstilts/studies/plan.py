@@ -28,7 +28,7 @@ from xstilts.training.pipeline import resolved_config
 
 def load_study(path: Path) -> Study:
     path = Path(path)
-    data = read_mapping(path, "study keys")
+    data = read_mapping(path, "study keys", "study file")
     try:
         return Study.model_validate(data)
     except ValidationError as exc:

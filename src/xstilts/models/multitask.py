@@ -194,6 +194,9 @@ def load_model(path: Path):
         )
     heads_file = path / "heads.json"
     meta = read_json(heads_file, "a model's heads.json, as save_model writes it")
+    missing = [k for k in ("pooling", "dropout", "heads") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise XstiltsError(f"{heads_file}: not a heads file save_model wrote (no {', '.join(missing)})")
     for weights in [path / "heads.safetensors", *sorted((path / "encoder").glob("*.safetensors"))]:
         check_weight_file(weights)
     verify_checksums(path)  # after the structural checks, whose messages say more about a broken file

@@ -28,6 +28,7 @@ from xstilts.errors import XstiltsError
 from xstilts.io import write_text_atomic
 from xstilts.metrics.degenerate import PredictorCheck
 from xstilts.training.pipeline import resolved_config
+from xstilts.training.run_folder import comparable
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_NEUTRAL_KEYS = ("output_dir", "data")  # where a run wrote and read: not what it measured
@@ -73,8 +74,9 @@ def _pct(value: float) -> str:
 
 
 def _check_made_by(entry: Published, metrics: dict, run_dir: Path) -> None:
-    shipped = resolved_config(load_config(REPO / entry.config))
-    ran = metrics["config"]
+    # Both read through today's schema (a key added since the run takes its default), as a resume is checked.
+    shipped = comparable(resolved_config(load_config(REPO / entry.config)))
+    ran = comparable(metrics["config"])
     differs = sorted(k for k in set(shipped) | set(ran)
                      if k not in RUN_NEUTRAL_KEYS and shipped.get(k) != ran.get(k))
     if differs:

@@ -8,18 +8,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: a looser requirement would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,grid]'
 	touch $(STAMP)
 
 # Integration tests read real data from here when it exists; override with XSTILTS_DATA_DIR=...
 XSTILTS_DATA_DIR ?= $(abspath ../shared/data)
 export XSTILTS_DATA_DIR
 
-.PHONY: install demo lint test
+.PHONY: install demo lint results test
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/xstilts run configs/demo.yaml
+
+# docs/results.md (and .json) from finished runs of the shipped configs, with the commit, command,
+# machine and date each run recorded; refuses runs made by another config; a shipped config not
+# run yet is listed as not measured.
+results: $(STAMP)
+	$(BIN)/python scripts/results.py --runs runs --out docs/results.md --allow-missing
 
 # Style and the one-way layers of docs/architecture.md (contracts in pyproject.toml).
 lint: $(STAMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,7 +23,8 @@ results_console = Console()
 
 class _LoggedProgress(Progress):
     """A progress bar that, when stderr is not a terminal (CI logs, nohup, a pipe), also
-    prints a plain line at every tenth of a task, since rich does not redraw there."""
+    prints a plain line at every tenth of a task, with the time left at the recent speed, since
+    rich does not redraw there."""
 
     def __init__(self, *columns, **kwargs):
         super().__init__(*columns, **kwargs)
@@ -38,8 +41,9 @@ class _LoggedProgress(Progress):
         if tenth > self._logged_tenths.get(task_id, 0) and tenth < 10:
             self._logged_tenths[task_id] = tenth
             status = task.fields.get("status", "")
+            eta = f", ETA {timedelta(seconds=round(task.time_remaining))}" if task.time_remaining is not None else ""
             self.console.print(f"{task.description}: {int(task.completed)}/{int(task.total)} "
-                               f"{status} ({task.elapsed or 0:.0f}s)", highlight=False)
+                               f"{status} ({task.elapsed or 0:.0f}s{eta})", highlight=False)
 
 
 def progress_bar() -> Progress:

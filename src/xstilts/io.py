@@ -192,7 +192,7 @@ class _RepeatedKey(yaml.constructor.ConstructorError):
     pass
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when present: 6x faster
     """safe_load that refuses a key given twice in one mapping (YAML keeps the last silently)."""
 
     def construct_mapping(self, node, deep=False):

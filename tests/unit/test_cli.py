@@ -46,7 +46,7 @@ def test_config_typo(tmp_path):
 
 def test_missing_data_file_is_found_before_any_work(tmp_path, tiny_model_dir, tiny_data_dir):
     config = tmp_path / "c.yaml"
-    config.write_text(f"name: c\nmodel: {tiny_model_dir}\noutput_dir: {tmp_path}\n"
+    config.write_text(f"name: c\nmodel: {tiny_model_dir}\nmax_length: 32\noutput_dir: {tmp_path}\n"
                       "phases: [{name: t, task: xnli}, {name: e, kind: evaluate, task: xnli, languages: [de]}]\n")
     (tiny_data_dir / "xnli" / "dev-de.tsv").unlink()
     result = xstilts("run", str(config), "--data-dir", str(tiny_data_dir))
@@ -64,7 +64,7 @@ def test_unreachable_model(tmp_path):
 
 
 def test_tasks_table_lists_every_task():
-    result = xstilts("tasks")
+    result = xstilts("tasks", "--wide")  # the sources are in the wide table
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     for name in ("xnli", "pawsx", "xcopa", "mnli", "qqp", "sst2", "copa", "hub:facebook/xnli", "multiple_choice"):

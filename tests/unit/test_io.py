@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
 from xstilts import io
+from xstilts.errors import XstiltsError
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
@@ -58,3 +60,34 @@ def test_gc_pause_restores_the_collector_even_after_an_error():
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(XstiltsError, match=r"out/a.json: No space left on device; free some space"):
+        io.write_json_atomic(tmp_path / "out" / "a.json", {})
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_yaml_keys_are_unique_at_every_depth_and_no_code_runs(tmp_path):
+    assert io.load_yaml("a: {b: 1}\nc: [1, 2]\n", "f.yaml") == {"a": {"b": 1}, "c": [1, 2]}
+    with pytest.raises(XstiltsError, match=r"^f.yaml:4: key 'b' given twice \(first on line 2\)$"):
+        io.load_yaml("a:\n  b: 1\n  c: 2\n  b: 3\n", "f.yaml")
+    with pytest.raises(XstiltsError, match=r"^f.yaml:1: not valid YAML"):
+        io.load_yaml(f"!!python/object/apply:os.mkdir [{tmp_path / 'made'}]\n", "f.yaml")
+    assert not (tmp_path / "made").exists()
+
+
+def test_reads_name_the_line_of_invalid_utf8_and_reject_a_bom(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": "\xe9"}\n')
+    with pytest.raises(XstiltsError, match=r"x.jsonl:2: not valid UTF-8 \(byte 0xe9\)"):
+        io.read_jsonl(path)
+    with pytest.raises(XstiltsError, match=r"x.jsonl:2: not valid UTF-8"):
+        io.read_text(path)
+    path.write_text('\ufeff{"a": 1}\n', encoding="utf-8")
+    with pytest.raises(XstiltsError, match=r"x.jsonl:1: a byte-order mark"):
+        io.read_json(path)

@@ -218,7 +218,7 @@ def _raw_disk_full(env: Env) -> list[str]:
 
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
-    env.monkeypatch.setattr("xstilts.cli.write_text_atomic", full)
+    env.monkeypatch.setattr("xstilts.cli.commands.write_text_atomic", full)
     return ["compare", str(env.run), str(env.other_setting()), "--out", str(target)]
 
 
@@ -248,6 +248,8 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
     ("unknown-task", _phases_case("  - {name: t, task: xlni}\n"), ("c.yaml: phases.0.task: unknown task 'xlni'",)),
     ("unknown-task-in-multitask", _phases_case("  - {name: t, kind: multitask, tasks: [mnli, qqq]}\n"),
      ("c.yaml: phases.0.tasks.1.task: unknown task 'qqq'",)),
+    ("unknown-task-in-curriculum", _phases_case("  - {name: i, kind: curriculum, tasks: [mnli, qqq], budget: 8}\n"),
+     ("c.yaml: curriculum 'i', stage 'i-2-qqq': phases.1.task: unknown task 'qqq'",)),
     ("unknown-language", _phases_case(TRAIN_XNLI + "  - {name: e, kind: evaluate, task: xnli, languages: [de, xx]}\n"),
      ("c.yaml: phases.1.languages:", "no language 'xx'")),
     ("unknown-train-language", _phases_case("  - {name: t, task: mnli, train_languages: [qq]}\n"),
@@ -273,7 +275,10 @@ CASES: list[tuple[str, Callable[[Env], list[str]], tuple[str, ...]]] = [
     ("variants-not-a-mapping", _config_case("name: c\nphases: [{name: t, task: xnli}]\nvariants: [a, b]\n"),
      ("c.yaml: variants:",)),
     ("max-length-beyond-positions", lambda env: ["run", str(env.config(TRAIN_XNLI)), "--set", "max_length=100000"],
-     ("max_length: 100000", "64 positions")),
+     ("c.yaml: max_length: 100000 is more than model", "(64 positions); allowed: 1 to 64")),
+    ("max-length-beyond-positions-validate", lambda env: ["validate", str(env.raw_config(
+        f"name: c\nmodel: {env.model}\nmax_length: 65\nphases: [{{name: t, task: xnli}}]\n"))],
+     ("c.yaml:", "max_length: 65 is more than model")),
     # ------------------------------------------------------------ --set and options
     ("set-into-a-number", _override_case("seed.x=1"), ("--set seed.x:", "'seed' is 3, not a mapping")),
     ("set-unclosed-list", _override_case("phases.0.lr=[1,"), ("--set 'phases.0.lr=[1,'", "not valid YAML")),

@@ -162,8 +162,33 @@ def _training_examples(run: RunResult) -> int | None:
 # ---------------------------------------------------------------- presentation
 
 
-def _cell(value: float) -> str:
-    return f"{value:.1f}"
+DEGENERATE_MARK = "\u2020"  # †: this setting's predictions in this language are one-class or at chance
+
+
+def _cell(value: float, degenerate: bool = False) -> str:
+    return f"{value:.1f}{' ' + DEGENERATE_MARK if degenerate else ''}"
+
+
+def degenerate_languages(group: RunGroup) -> dict[str, str]:
+    """Language -> what is wrong with the predictions of a setting (of any of its seeds there)."""
+    found: dict[str, str] = {}
+    for run in group.runs:
+        for lang, verdict in run.degenerate().items():
+            found.setdefault(lang, verdict if len(group.runs) == 1 else f"{run.name}: {verdict}")
+    return found
+
+
+def degenerate_notes(groups: list[RunGroup]) -> list[str]:
+    """One warning per setting whose predictions are one-class or at chance in some language."""
+    notes = []
+    for group in groups:
+        found = degenerate_languages(group)
+        if found:
+            listed = "; ".join(f"{lang} ({verdict})" for lang, verdict in found.items())
+            notes.append(f"{DEGENERATE_MARK} Warning: {group.label} has not learned the task in {len(found)} of "
+                         f"{len(group.first.languages)} languages: {listed}. Its scores there are not findings, "
+                         "and differences from them are not effects.")
+    return notes
 
 
 def _difference_cell(d: Difference) -> str:
@@ -183,11 +208,14 @@ def comparison_table(comparison: Comparison) -> Table:
     short = short_labels(labels)
     baseline, others = labels[0], labels[1:]
     columns = ["language", *(short[label] for label in labels), *(f"Δ {short[label]}" for label in others)]
-    rows = [[row, *(_cell(comparison.scores[label][row]) for label in labels),
+    flagged = {g.label: degenerate_languages(g) for g in comparison.groups}
+    rows = [[row, *(_cell(comparison.scores[label][row], row in flagged[label]) for label in labels),
              *(_difference_cell(comparison.differences[label][row]) for label in others)]
             for row in comparison.rows]
     caption = (f"Zero-shot accuracy (%). Δ: minus {short[baseline]}, in points, with its 95% CI "
                f"({comparison.method}); * = the interval excludes 0.")
+    if any(flagged.values()):
+        caption += f" {DEGENERATE_MARK} = one-class or chance-level predictions (see the warning)."
     return Table(columns, rows, caption)
 
 
@@ -213,6 +241,7 @@ def rich_table(comparison: Comparison):
 def comparison_markdown(comparison: Comparison) -> str:
     settings = [f"{g.label}: {g.first.training}" for g in comparison.groups]
     section = Section(f"{comparison.groups[0].first.task} {comparison.groups[0].first.split}",
-                      ["Settings: " + "; ".join(settings) + ".", budget_note(comparison)],
+                      ["Settings: " + "; ".join(settings) + ".", budget_note(comparison),
+                       *degenerate_notes(comparison.groups)],
                       [comparison_table(comparison)])
     return render_markdown("xstilts compare", [section], "figures")

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xstilts.analysis.compare import budget_note, compare_runs, comparison_table
+from xstilts.analysis.compare import (
+    DEGENERATE_MARK,
+    budget_note,
+    compare_runs,
+    comparison_table,
+    degenerate_languages,
+    degenerate_notes,
+)
 from xstilts.analysis.distance_fits import (
     MEASURES,
     Comparison,
@@ -28,13 +35,15 @@ from xstilts.analysis.distance_fits import (
     comparable_pairs,
     compare,
 )
-from xstilts.analysis.figures import distance_scatter, grid_heatmap
+from xstilts.analysis.figures import GridCell, distance_scatter, grid_heatmap
 from xstilts.analysis.report_format import Figure, Section, Table, render_html, render_markdown
-from xstilts.analysis.runs import RunResult, group_by_setting, load_run
+from xstilts.analysis.runs import RunGroup, RunResult, group_by_setting, load_run
+from xstilts.analysis.stats import bootstrap_scores, percentile_interval
 from xstilts.console import console, progress_bar
 from xstilts.errors import XstiltsError
 from xstilts.io import read_json, write_bytes_atomic, write_text_atomic
 from xstilts.languages import LANGUAGE_INFO
+from xstilts.metrics.degenerate import CONSTANT_SHARE
 from xstilts.robustness.report import label_changing, overview, per_perturbation
 from xstilts.typology.distances import Distances, distances_from
 
@@ -116,11 +125,15 @@ def overview_sections(runs: list[RunResult], options: ReportOptions) -> list[Sec
 
 def _runs_overview(runs: list[RunResult]) -> Section:
     rows = [[run.name, run.model, run.training, str(run.seed), f"{run.task} {run.split} ({run.phase})",
-             str(len(run.languages)), _fmt(100 * run.zero_shot_average())] for run in runs]
-    return Section("Runs", tables=[Table(
-        ["run", "model", "training (English)", "seed", "evaluation (phase)", "languages", "zero-shot average (%)"],
+             str(len(run.languages)), _fmt(100 * run.zero_shot_average()),
+             ", ".join(run.degenerate()) or "none"] for run in runs]
+    return Section("Runs", degenerate_notes([RunGroup(run.name, (run,)) for run in runs]), [Table(
+        ["run", "model", "training (English)", "seed", "evaluation (phase)", "languages", "zero-shot average (%)",
+         "not learned in"],
         rows, "Training lists the train phases in order; the last one trains the evaluated task. "
-              "Zero-shot average: mean accuracy over every language but the source.")])
+              "Zero-shot average: mean accuracy over every language but the source. Not learned in: languages "
+              f"where the run predicts one class for {100 * CONSTANT_SHARE:.0f}% or more of the examples, or its "
+              "accuracy's 95% Wilson interval reaches chance.")])
 
 
 def _by_evaluation(runs: list[RunResult]) -> list[list[RunResult]]:
@@ -146,7 +159,7 @@ def comparison_sections(runs: list[RunResult], options: ReportOptions) -> list[S
         comparison = compare_runs([r.directory for r in task_runs], options.phase, options.n_boot, options.seed)
         sections.append(Section(
             f"{task_runs[0].task} {task_runs[0].split}: accuracy differences from {comparison.baseline.label}",
-            [budget_note(comparison)], [comparison_table(comparison)]))
+            [budget_note(comparison), *degenerate_notes(comparison.groups)], [comparison_table(comparison)]))
     return sections
 
 
@@ -178,9 +191,11 @@ def _task_sections(runs: list[RunResult], options: ReportOptions) -> list[Sectio
         for kind in distances.kinds:
             bar.update(steps, status=f"figure {kind}")
             figures.append(Figure(f"{task}-{split}-{kind}.png", distance_scatter(kind, settings, distances),
-                                  f"{task} {split}: accuracy (left) and transfer gap (right) against {kind} "
-                                  f"distance from {source}, one colour per setting, with its OLS line "
-                                  "(slope in the legend)."))
+                                  f"{task} {split}: accuracy (left, from chance to 100) and transfer gap (right) "
+                                  f"against {kind} distance from {source}, one colour per setting; bars are 95% "
+                                  f"bootstrap CIs. Lines: the OLS fit with {source} (solid) and without it "
+                                  f"(dashed; {source} alone sits at distance about 0 and dominates a fit), slopes in "
+                                  "the legend; dotted: chance."))
             bar.update(steps, advance=1)
     analysis_of = {id(group): setting for group, setting in zip(groups, settings)}
     comparisons = [compare(analysis_of[id(a)], analysis_of[id(b)], differs, distances)
@@ -229,10 +244,13 @@ def _score_table(languages: list[str], settings: list[SettingAnalysis]) -> Table
     for s in settings:
         columns += [f"{s.label}: accuracy (%)", "gap (points)"]
 
+    flagged = {s.label: degenerate_languages(s.group) for s in settings}
+
     def row(lang: str) -> list[str]:
         cells = [f"{lang} {_language_name(lang)}"]
         for s in settings:
-            cells += [_fmt(s.scores[lang]), "source" if lang == source else _fmt(s.gaps()[lang])]
+            mark = f" {DEGENERATE_MARK}" if lang in flagged[s.label] else ""
+            cells += [_fmt(s.scores[lang]) + mark, "source" if lang == source else _fmt(s.gaps()[lang])]
         return cells
 
     rows = _grouped_rows(languages, source, row)
@@ -240,8 +258,10 @@ def _score_table(languages: list[str], settings: list[SettingAnalysis]) -> Table
     rows.append(["zero-shot average"] + [c for s in settings
                                          for c in (_fmt(s.zero_shot_average()),
                                                    _fmt(s.scores[source] - s.zero_shot_average()))])
-    return Table(columns, rows, f"Gap: accuracy in {source} minus accuracy in the language, in points. "
-                                "Languages are grouped by family.")
+    caption = f"Gap: accuracy in {source} minus accuracy in the language, in points. Languages are grouped by family."
+    if any(flagged.values()):
+        caption += f" {DEGENERATE_MARK}: one-class or chance-level predictions (see the warnings under Runs)."
+    return Table(columns, rows, caption)
 
 
 def _slope_table(settings: list[SettingAnalysis], distances: Distances) -> Table:
@@ -263,7 +283,8 @@ def _slope_table(settings: list[SettingAnalysis], distances: Distances) -> Table
     return Table(["setting", "accuracy slope [95% CI]", "\u03c1 (accuracy)", "p", "gap slope [95% CI]", "\u03c1 (gap)",
                   "p"], rows,
                  "Slopes in points per unit of distance; the accuracy slope is the setting's robustness slope. "
-                 "Accuracy fits include the source language (distance about 0); gap fits use the other languages.")
+                 "Accuracy fits include the source language (distance about 0), which dominates them; gap fits use "
+                 "the other languages, so the gap slope is minus the accuracy slope without the source language.")
 
 
 def _comparison_table(comparisons: list[Comparison]) -> Table:
@@ -295,18 +316,45 @@ def _comparison_table(comparisons: list[Comparison]) -> Table:
 
 def grid_sections(runs: list[RunResult], options: ReportOptions) -> list[Section]:
     """Intermediate task x target task heatmaps (one per model) when the runs form such a grid."""
-    cells: dict[str, dict[tuple[str, str], list[float]]] = {}
+    cells: dict[str, dict[tuple[str, str], list[RunResult]]] = {}
     for run in runs:
-        cells.setdefault(run.model, {}).setdefault((run.intermediate, run.task), []).append(
-            100 * run.zero_shot_average())
-    grids = {model: {key: float(np.mean(v)) for key, v in model_cells.items()}
-             for model, model_cells in cells.items() if len(model_cells) > 1}
+        cells.setdefault(run.model, {}).setdefault((run.intermediate, run.task), []).append(run)
+    grids = {model: _grid_cells(model_cells, options) for model, model_cells in cells.items() if len(model_cells) > 1}
     if not grids:
         return []
     return [Section("Intermediate task \u00d7 target task", figures=[Figure(
         "intermediate-x-target.png", grid_heatmap(grids),
-        "Zero-shot average accuracy (%, mean over seeds) per intermediate task (rows; none = no "
-        "intermediate phase) and target task (columns), one panel per model.")])]
+        "Zero-shot average accuracy (%, mean over seeds) with its 95% CI per intermediate task (rows; none = no "
+        "intermediate phase) and target task (columns), one panel per model; \u0394: the difference from the "
+        "column's run without intermediate training, with its paired 95% CI. The colour is the CI bound of \u0394 "
+        "nearest 0, so a difference the test sets cannot resolve stays white.")])]
+
+
+def _grid_cells(cells: dict[tuple[str, str], list[RunResult]], options: ReportOptions) -> dict[tuple[str, str], GridCell]:
+    """Each cell's zero-shot average with a bootstrap CI, and its paired difference from the
+    cell without intermediate training in its column (over the languages the column shares)."""
+    out = {}
+    for (intermediate, task), members in cells.items():
+        column = [run for (_, t), col_runs in cells.items() if t == task for run in col_runs]
+        source = members[0].source_language
+        languages = [lang for lang in members[0].languages
+                     if lang != source and all(lang in r.languages for r in column)]
+
+        def replicates(group: list[RunResult]) -> np.ndarray:
+            return 100 * np.mean([np.mean([bootstrap_scores(r.languages[lang].correct, r.languages[lang].labels,
+                                                            options.n_boot, options.seed) for lang in languages], axis=0)
+                                  for r in group], axis=0)
+
+        own = replicates(members)
+        accuracy = 100 * float(np.mean([np.mean([r.languages[lang].score for lang in languages]) for r in members]))
+        baseline = cells.get(("none", task))
+        difference = None
+        if baseline is not None and intermediate != "none":
+            base_accuracy = 100 * float(np.mean([np.mean([r.languages[lang].score for lang in languages])
+                                                 for r in baseline]))
+            difference = (accuracy - base_accuracy, *percentile_interval(own - replicates(baseline)))
+        out[intermediate, task] = GridCell(accuracy, *percentile_interval(own), difference)
+    return out
 
 
 def robustness_sections(runs: list[RunResult], options: ReportOptions) -> list[Section]:

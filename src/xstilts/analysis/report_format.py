@@ -9,9 +9,9 @@ import html
 import re
 from dataclasses import dataclass, field
 
-# Numbers (with an interval, a note in brackets or a significance star), p-values and n/a
+# Numbers (with an interval, a note in brackets, a significance star or a † warning), p-values and n/a
 # right-align; text columns left-align.
-_NUMERIC_CELL = re.compile(r"^([<\u2212+-]?\s?[\d.]+( \[.*\])?( \(.*\))?( \*)?|n/a|source|)$")
+_NUMERIC_CELL = re.compile(r"^([<\u2212+-]?\s?[\d.]+( \[.*\])?( \(.*\))?( \*)?( \u2020)?|n/a|source|)$")
 
 
 @dataclass(frozen=True)

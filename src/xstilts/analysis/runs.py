@@ -1,5 +1,12 @@
-"""Finished runs as the analysis sees them: one zero-shot evaluation per run, per-example
-correctness for the bootstrap, and what the run's training was (for labels and comparisons)."""
+"""Finished runs as the analysis sees them.
+
+- `load_run`: one zero-shot evaluation per run with per-example correctness (accuracy tasks),
+  for `report` and `compare`.
+- `load_run_results`: every evaluate phase of a run, every metric per language, and its
+  per-example prediction rows and `xstilts attack` results, read on demand: what a study's
+  claims are measured on, for every metric (QA, tagging and retrieval too; see units.py).
+  `RunResults` is the interface a results store fills in as well as a run folder.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from xstilts.analysis.units import Units, example_units
 from xstilts.errors import XstiltsError
 from xstilts.io import read_json, read_jsonl
+from xstilts.metrics.degenerate import PredictorCheck, check_records
+from xstilts.store.results import ResultsStore
+from xstilts.store.rows import phase_label
 
 # Config keys that do not change what a run measures: runs differing only in these (and the
 # seed) are repetitions of one setting.
-BOOKKEEPING_KEYS = ("name", "seed", "output_dir", "data", "log_with")
+BOOKKEEPING_KEYS = ("name", "seed", "output_dir", "data", "log_with", "keep_models")
+STORE_PREFIX = "store:"  # a run named by the results store instead of by its folder
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,7 @@ class LanguageResult:
     correct: np.ndarray  # 0/1 per example, in file order
     labels: tuple[str, ...]  # gold labels in the same order (identifies parallel test sets)
     chance: float  # accuracy of guessing: 1 / number of classes (or choices)
+    check: PredictorCheck  # one-class or chance-level predictions? (its chance also counts the most frequent label)
 
 
 @dataclass(frozen=True)
@@ -50,12 +63,12 @@ class RunResult:
     @property
     def training(self) -> str:
         """The train phases before this evaluation, e.g. 'mnli → xnli'."""
-        return " → ".join(_phase_label(p) for p in self._train_phases()) or "none"
+        return " → ".join(phase_label(p) for p in self._train_phases()) or "none"
 
     @property
     def intermediate(self) -> str:
         """Train phases before the last one (the intermediate tasks), or 'none'."""
-        return " → ".join(_phase_label(p) for p in self._train_phases()[:-1]) or "none"
+        return " → ".join(phase_label(p) for p in self._train_phases()[:-1]) or "none"
 
     @property
     def setting(self) -> str:
@@ -69,27 +82,40 @@ class RunResult:
     def zero_shot_average(self) -> float:
         return float(np.mean([r.score for lang, r in self.languages.items() if lang != self.source_language]))
 
+    def degenerate(self) -> dict[str, str]:
+        """Language -> what is wrong with its predictions (one class, chance level), for the
+        languages where something is."""
+        return {lang: verdict for lang, r in self.languages.items() if (verdict := r.check.verdict())}
+
     def _train_phases(self) -> list[dict]:
         phases = self.config["phases"]
         until = next(i for i, p in enumerate(phases) if p["name"] == self.phase)
         return [p for p in phases[:until] if p.get("kind", "train") != "evaluate"]
 
 
-def _phase_label(phase: dict) -> str:
-    # Other training kinds keep their kind in the label, e.g. multitask(mnli+qqp).
-    kind = phase.get("kind", "train")
-    task = phase["task"] if "task" in phase else "+".join(t["task"] for t in phase["tasks"])
-    return task if kind == "train" else f"{kind}({task})"
+def resolve_run_dirs(refs: list[Path | str], store: Path) -> list[Path]:
+    """Run folders from the command line: a folder as it is, `store:RUN` (a run id, a prefix of
+    one, or a run name) as the folder the results store recorded for that run."""
+    out = []
+    for ref in refs:
+        text = str(ref)
+        if not text.startswith(STORE_PREFIX):
+            out.append(Path(ref))
+            continue
+        run_dir = ResultsStore(store).run_dir(text[len(STORE_PREFIX):])
+        if not (run_dir / "metrics.json").is_file():
+            raise XstiltsError(f"{text}: the run folder {run_dir} that {store} records is gone; the analysis "
+                               "reads its per-example predictions (copy the run folder back, or rerun it)")
+        out.append(run_dir)
+    return out
 
 
 def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
     """A finished run's zero-shot evaluation: `phase`, or its last evaluate phase scoring more
     than one language."""
     run_dir = Path(run_dir)
+    summary = _read_summary(run_dir)
     metrics_file = run_dir / "metrics.json"
-    if not metrics_file.is_file():
-        raise XstiltsError(f"{run_dir}: no metrics.json; expected a finished run directory (runs/<name>/)")
-    summary = read_json(metrics_file, "a finished run's metrics.json (rerun the same `xstilts run` to rewrite it)")
     try:
         evaluations = {n: p for n, p in summary["phases"].items() if p["kind"] == "evaluate"}
     except (KeyError, TypeError, AttributeError):
@@ -123,10 +149,94 @@ def load_run(run_dir: Path, phase: str | None = None) -> RunResult:
             correct=np.array([r["label"] == r["prediction"] for r in rows], dtype=np.float64),
             labels=tuple(r["label"] for r in rows),
             chance=1 / len(rows[0]["probabilities"]),
+            check=check_records(rows),
         )
     return RunResult(name=summary["name"], directory=run_dir, config=summary["config"], phase=phase,
                      task=result["task"], split=result["split"], source_language=result["source_language"],
                      languages=languages)
+
+
+def _read_summary(run_dir: Path) -> dict:
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        raise XstiltsError(f"{run_dir}: no metrics.json; expected a finished run directory (runs/<name>/)")
+    summary = read_json(metrics_file, "a finished run's metrics.json (rerun the same `xstilts run` to rewrite it)")
+    if not isinstance(summary, dict):
+        raise XstiltsError(f"{metrics_file}: no 'phases' with a 'kind' each; not a metrics.json `xstilts run` wrote")
+    return summary
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluate phase of a run: a task and split scored in some languages."""
+
+    phase: str
+    task: str
+    split: str
+    source_language: str
+    metrics: tuple[str, ...]  # the task's metrics, its first one the headline
+    scores: dict[str, dict[str, float]]  # language -> metric -> value (0..1) as metrics.json has it
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.scores)
+
+    def zero_shot_languages(self) -> list[str]:
+        """Every scored language but the training language (all of them for retrieval tasks,
+        which score no English of their own)."""
+        return [lang for lang in self.scores if lang != self.source_language]
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """A finished run: its resolved config, every evaluation, and on demand the per-example
+    prediction rows (runs/<run>/<phase>/predictions/<task>/<split>-<lang>.jsonl) and the
+    attacks saved in it (runs/<run>/attack/<name>/results.json)."""
+
+    name: str
+    directory: Path
+    config: dict
+    evaluations: tuple[Evaluation, ...]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    def evaluation(self, task: str, phase: str | None = None) -> Evaluation | None:
+        """The evaluation of `task` (in `phase`, or the run's last one of that task)."""
+        found = [e for e in self.evaluations if e.task == task and phase in (None, e.phase)]
+        return found[-1] if found else None
+
+    def predictions_file(self, evaluation: Evaluation, lang: str) -> Path:
+        return self.directory / evaluation.phase / "predictions" / evaluation.task / f"{evaluation.split}-{lang}.jsonl"
+
+    def units(self, evaluation: Evaluation, lang: str, metric: str) -> Units:
+        path = self.predictions_file(evaluation, lang)
+        return example_units(metric, _read_predictions(path), lang, path)
+
+    def attacks(self) -> dict[str, dict]:
+        """Attack folder name -> its results.json, for every `xstilts attack` saved in the run."""
+        return {path.parent.name: json.loads(path.read_text(encoding="utf-8"))
+                for path in sorted(self.directory.glob("attack/*/results.json"))}
+
+    def attack_rows(self, attack: str, task: str, perturbation: str, lang: str) -> list[dict]:
+        """An attack's rows for one perturbation and language: label, clean_prediction, prediction."""
+        return _read_predictions(self.directory / "attack" / attack / "predictions" / task / perturbation / f"{lang}.jsonl")
+
+
+def load_run_results(run_dir: Path) -> RunResults:
+    """Every evaluate phase of a finished run (metrics.json), prediction rows read on demand."""
+    run_dir = Path(run_dir)
+    summary = _read_summary(run_dir)
+    evaluations = []
+    for phase, result in summary["phases"].items():
+        if result["kind"] != "evaluate":
+            continue
+        scores = {lang: {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and k in result["average"]}
+                  for lang, values in result["languages"].items()}
+        evaluations.append(Evaluation(phase, result["task"], result["split"], result["source_language"],
+                                      tuple(result["average"]), scores))
+    return RunResults(summary["name"], run_dir, summary["config"], tuple(evaluations))
 
 
 def _read_predictions(path: Path) -> list[dict]:

@@ -39,13 +39,23 @@ def bootstrap_scores(correct: np.ndarray, labels: Sequence[str], n_boot: int, se
     languages, or two runs scored on the same items) get the same resampled items, so
     differences between them (transfer gaps, slopes, run differences) are paired bootstraps.
     """
-    digest = hashlib.sha256("\x1f".join(labels).encode("utf-8")).digest()
+    return bootstrap_sums(np.asarray(correct, dtype=float)[:, None], labels, n_boot, seed)[:, 0] / len(correct)
+
+
+def bootstrap_sums(values: np.ndarray, keys: Sequence[str], n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, k): the column sums of `values` (one row of k statistics per example: 0/1
+    correctness, a question's F1, a sentence's chunk counts) over `n_boot` resamples of its
+    rows. A metric that is not a mean (span F1) is recomputed from each replicate's sums.
+
+    The draws are seeded by `keys`, one per example (gold labels or example ids): sets with
+    the same keys get the same resampled rows, so differences between them are paired."""
+    digest = hashlib.sha256("\x1f".join(map(str, keys)).encode("utf-8")).digest()
     rng = np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
-    n = len(correct)
-    out = np.empty(n_boot)
+    n = len(values)
+    out = np.empty((n_boot, values.shape[1]))
     for start in range(0, n_boot, _BOOTSTRAP_CHUNK):
         stop = min(start + _BOOTSTRAP_CHUNK, n_boot)
-        out[start:stop] = correct[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        out[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].sum(axis=1)
     return out
 
 

@@ -25,6 +25,7 @@ from xstilts.config.schema import (
     UniformSampler,
     phase_entries,
     phase_tasks,
+    resolved_config,
 )
 
 __all__ = [
@@ -33,5 +34,5 @@ __all__ = [
     "TemperatureSampler", "TrainPhase", "TrainingOptions", "TrainingPhase", "UniformSampler", "apply_override",
     "data_dir_from", "describe_validation_error", "load_config", "load_experiments", "parse_override",
     "plan_experiments",
-    "phase_entries", "phase_tasks", "resolve_curricula", "split_budget",
+    "phase_entries", "phase_tasks", "resolve_curricula", "resolved_config", "split_budget",
 ]

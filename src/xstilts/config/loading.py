@@ -43,7 +43,7 @@ def _validate(data: dict[str, Any], source: str) -> ExperimentConfig:
         raise XstiltsError(describe_validation_error(exc, source)) from None
 
 
-def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, dict[str, Any]]]:
+def _variants(data: dict[str, Any], path: Path | str) -> list[tuple[str, str | None, dict[str, Any]]]:
     """(source label, variant name, config dict) per variant of a study file; the file itself otherwise."""
     variants = data.pop("variants", None)
     if variants is None:
@@ -60,17 +60,38 @@ def _variants(data: dict[str, Any], path: Path) -> list[tuple[str, str | None, d
     return out
 
 
-def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[ExperimentConfig]:
+def read_mapping(path: Path, what: str = "config keys", kind: str = "config file") -> dict[str, Any]:
+    """A YAML file holding a mapping (a config, a study), with one-line errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise XstiltsError(f"{kind} {path} does not exist")
+    data = load_yaml(read_text(path), path) or {}
+    if not isinstance(data, dict):
+        raise XstiltsError(f"{path}: expected a mapping of {what} at the top level")
+    return data
+
+
+def load_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None,
+                     task_dirs: list[Path] = ()) -> list[ExperimentConfig]:
     """Read, expand study variants, override (`key.sub=value`, after the variant's own keys),
-    fill the data dir (`data_dir_from`), validate, resolve curricula: the runs a file stands for."""
-    return [cfg for _, cfg in _sourced_experiments(path, overrides, data_dir)]
+    fill the data dir (`data_dir_from`), add the `task_dirs` given on the command line to the
+    config's, validate, resolve curricula: the runs a file stands for."""
+    return [cfg for _, cfg in _sourced_experiments(read_mapping(path), path, overrides, data_dir, task_dirs)]
 
 
-def plan_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> list[RunPlan]:
+def experiments_from(data: dict[str, Any], path: Path | str, overrides: list[str] = (),
+                     data_dir: Path | None = None, task_dirs: list[Path] = ()) -> list[ExperimentConfig]:
+    """The runs a config mapping stands for (`load_experiments` of a file's contents); `path`
+    names where the mapping came from in errors."""
+    return [cfg for _, cfg in _sourced_experiments(data, path, overrides, data_dir, task_dirs)]
+
+
+def plan_experiments(path: Path, overrides: list[str] = (), data_dir: Path | None = None,
+                     task_dirs: list[Path] = ()) -> list[RunPlan]:
     """The plans of the runs a file stands for (`load_experiments`, then `plan_run`); a name
     the plan cannot resolve is one line naming the file and the key path."""
     plans = []
-    for source, cfg in _sourced_experiments(path, overrides, data_dir):
+    for source, cfg in _sourced_experiments(read_mapping(path), path, overrides, data_dir, task_dirs):
         try:
             plans.append(plan_run(cfg))
         except XstiltsError as exc:
@@ -78,16 +99,11 @@ def plan_experiments(path: Path, overrides: list[str] = (), data_dir: Path | Non
     return plans
 
 
-def _sourced_experiments(path: Path, overrides: list[str], data_dir: Path | None) -> list[tuple[str, ExperimentConfig]]:
-    """(where it was read, the experiment) per run of a file."""
-    path = Path(path)
-    if not path.is_file():
-        raise XstiltsError(f"config file {path} does not exist")
-    data = load_yaml(read_text(path), path) or {}
-    if not isinstance(data, dict):
-        raise XstiltsError(f"{path}: expected a mapping of config keys at the top level")
+def _sourced_experiments(data: dict[str, Any], path: Path | str, overrides: list[str], data_dir: Path | None,
+                         task_dirs: list[Path]) -> list[tuple[str, ExperimentConfig]]:
+    """(where it was read, the experiment) per run of a config mapping."""
     experiments = []
-    for source, variant_name, variant in _variants(data, path):
+    for source, variant_name, variant in _variants(copy.deepcopy(data), path):
         for text in overrides:
             apply_override(variant, *parse_override(text))
         if variant_name is not None:
@@ -96,6 +112,8 @@ def _sourced_experiments(path: Path, overrides: list[str], data_dir: Path | None
         chosen = data_dir_from(data_dir, data_cfg.get("dir"))
         if chosen is not None and isinstance(variant.setdefault("data", {}), dict):
             variant["data"]["dir"] = str(chosen)
+        if task_dirs and isinstance(variant.setdefault("task_dirs", []), list):
+            variant["task_dirs"] += [str(d) for d in task_dirs]
         experiments += [(source, cfg) for cfg in resolve_curricula(_validate(variant, source),
                                                                   lambda d, s=source: _validate(d, s))]
     dupes = repeated(e.name for _, e in experiments)
@@ -104,10 +122,11 @@ def _sourced_experiments(path: Path, overrides: list[str], data_dir: Path | None
     return experiments
 
 
-def load_config(path: Path, overrides: list[str] = (), data_dir: Path | None = None) -> ExperimentConfig:
+def load_config(path: Path, overrides: list[str] = (), data_dir: Path | None = None,
+                task_dirs: list[Path] = ()) -> ExperimentConfig:
     """The one experiment a config file stands for (see `load_experiments` for files with
     variants or permuted curricula)."""
-    experiments = load_experiments(path, overrides, data_dir)
+    experiments = load_experiments(path, overrides, data_dir, task_dirs)
     if len(experiments) != 1:
         raise XstiltsError(f"{path} stands for {len(experiments)} runs ({', '.join(e.name for e in experiments)}); "
                            "run it with `xstilts run`, which runs them in turn")

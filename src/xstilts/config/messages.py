@@ -17,14 +17,15 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel],
+              tagged: dict[str, type[BaseModel]]) -> type[BaseModel] | None:
     """The schema class that owns the last key of an error location (for 'allowed: ...')."""
-    model: type[BaseModel] | None = ExperimentConfig
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if part in _TAGGED_MODELS:
-            model = _TAGGED_MODELS[part]
+        if part in tagged:
+            model = tagged[part]
             continue
         field = model.model_fields.get(part) if model else None
         if field is None:
@@ -35,16 +36,19 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def describe_validation_error(err: ValidationError, source: str) -> str:
-    """One line: where (file and config path), what is wrong, what is allowed."""
+def describe_validation_error(err: ValidationError, source: str, root: type[BaseModel] = ExperimentConfig,
+                              tagged: dict[str, type[BaseModel]] = _TAGGED_MODELS) -> str:
+    """One line: where (file and config path), what is wrong, what is allowed. `root` is the
+    schema validated (an experiment config by default); `tagged` maps the tags of its tagged
+    unions to their models."""
     # Unknown keys first: a typo explains the other errors it causes.
     errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     # A union member's tag sits between keys; a key may share a tag's name (sampler.temperature).
-    loc = tuple(p for i, p in enumerate(first["loc"]) if p not in _TAGGED_MODELS or i == len(first["loc"]) - 1)
+    loc = tuple(p for i, p in enumerate(first["loc"]) if p not in tagged or i == len(first["loc"]) - 1)
     where = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
-        owner = _model_at(first["loc"])
+        owner = _model_at(first["loc"], root, tagged)
         allowed = sorted(owner.model_fields) if owner else []
         return f"{source}: unknown key '{where}'.{did_you_mean(loc[-1], allowed)} Allowed here: {', '.join(allowed)}"
     got = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""

@@ -1,8 +1,9 @@
 """The resolved run plan: a validated config with every name looked up once.
 
 `plan_run` turns an `ExperimentConfig` into what the phases, evaluations, curves and attacks
-work from: each task's spec and the spec of the task whose data trains it (xnli <- mnli), the
-languages an `all` stands for, the data settings, the MLM text files and the run directory.
+work from: the task registry (built-in specs plus the config's `task_dirs`), each task's spec
+and the spec of the task whose data trains it (xnli <- mnli), the languages an `all` stands
+for, the data settings, the MLM text files and the run directory.
 Nothing downstream looks a task or language name up again. Building the plan checks names and
 cross-key rules (one line, with the config key path); `check_files` then checks that every file
 a phase will read is there, before the first step.
@@ -25,16 +26,13 @@ from xstilts.config.schema import (
     phase_entries,
 )
 from xstilts.data.loading import DataSettings, check_examples, translated_spec
-from xstilts.data.registry import get_task, resolve_languages
+from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
 from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
+from xstilts.models.multitask import saved_heads
+from xstilts.models.sources import configured_position_limit
 from xstilts.tasks.spec import Split, TaskSpec
-
-
-def train_spec_of(spec: TaskSpec) -> TaskSpec:
-    """The task whose English training data trains `spec` (xnli -> mnli, as in XTREME)."""
-    return get_task(spec.train_task) if spec.train_task else spec
 
 
 @dataclass(frozen=True)
@@ -112,6 +110,7 @@ class RunPlan:
     config: ExperimentConfig
     run_dir: Path
     phases: tuple[PhasePlan, ...]
+    tasks: TaskRegistry
 
     @property
     def data(self) -> DataSettings:
@@ -165,9 +164,9 @@ def check_task_files(task: TaskPlan) -> None:
         check_examples(source.spec, "train", source.language, source.data)
 
 
-def task_plan(entry: TaskEntry, data: DataSettings, where: str) -> TaskPlan:
-    spec = _task(entry.task, f"{where}.task")
-    train_spec = train_spec_of(spec)
+def task_plan(entry: TaskEntry, data: DataSettings, where: str, tasks: TaskRegistry) -> TaskPlan:
+    spec = _task(tasks, entry.task, f"{where}.task")
+    train_spec = tasks.train_spec_of(spec)
     own = train_spec.train_language
     sources = []
     for lang in entry.train_languages or [own]:
@@ -183,21 +182,21 @@ def task_plan(entry: TaskEntry, data: DataSettings, where: str) -> TaskPlan:
     return TaskPlan(entry, spec, train_spec, tuple(sources), where)
 
 
-def _task(name: str, where: str) -> TaskSpec:
+def _task(tasks: TaskRegistry, name: str, where: str) -> TaskSpec:
     try:
-        return get_task(name)
+        return tasks.get(name)
     except XstiltsError as exc:
         raise XstiltsError(f"{where}: {exc}") from None
 
 
-def _curve_plan(cfg: CurveConfig, phase_tasks: list[str], where: str) -> CurvePlan:
+def _curve_plan(cfg: CurveConfig, tasks: TaskRegistry, phase_tasks: list[str], where: str) -> CurvePlan:
     dev_sets = []
     for i, name in enumerate(cfg.tasks or phase_tasks):
-        spec = _task(name, f"{where}.curve.tasks.{i}")
-        train_spec = train_spec_of(spec)
+        spec = _task(tasks, name, f"{where}.curve.tasks.{i}")
+        train_spec = tasks.train_spec_of(spec)
         # Scored with the curve task's head (xnli's is mnli's), on its training task's dev set.
         dev_sets.append(ScoredSetPlan(spec, train_spec, "dev", train_spec.train_language))
-    target = _task(cfg.target, f"{where}.curve.target") if cfg.target else None
+    target = _task(tasks, cfg.target, f"{where}.curve.target") if cfg.target else None
     target_sets = ()
     if target is not None:
         target_sets = tuple(ScoredSetPlan(target, target, cfg.split, lang)
@@ -205,11 +204,12 @@ def _curve_plan(cfg: CurveConfig, phase_tasks: list[str], where: str) -> CurvePl
     return CurvePlan(cfg, tuple(dev_sets), target, target_sets)
 
 
-def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings) -> PhasePlan:
+def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings,
+                tasks: TaskRegistry) -> PhasePlan:
     where = f"phases.{index}"
     phase_dir = run_dir / phase.name
     if isinstance(phase, EvaluatePhase):
-        spec = _task(phase.task, f"{where}.task")
+        spec = _task(tasks, phase.task, f"{where}.task")
         if phase.layer is not None and get_format(spec.format).has_head:
             raise XstiltsError(f"{where}.layer: task '{spec.name}' is scored by its head; `layer` is for "
                                "tasks scored from encoder states (retrieval: tatoeba, bucc2018, ...)")
@@ -219,20 +219,33 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
                                f"allowed: {', '.join(splits)}")
         languages = resolve_languages(spec, phase.languages, f"{where}.languages")
         return PhasePlan(index, phase, phase_dir, spec=spec, languages=tuple(languages))
-    tasks = tuple(task_plan(entry, data, place) for entry, place in phase_entries(phase, where))
-    directions = {t.spec.metrics[0].higher_is_better for t in tasks}
+    learned = tuple(task_plan(entry, data, place, tasks) for entry, place in phase_entries(phase, where))
+    directions = {t.spec.metrics[0].higher_is_better for t in learned}
     if len(directions) > 1:
         raise XstiltsError(f"{where}: the tasks' dev metrics disagree on whether higher is better "
-                           f"({', '.join(f'{t.name}: {t.spec.metrics[0].name}' for t in tasks)}); "
+                           f"({', '.join(f'{t.name}: {t.spec.metrics[0].name}' for t in learned)}); "
                            "train them in separate phases")
-    curve = _curve_plan(phase.curve, [t.name for t in tasks], where) if phase.curve else None
-    return PhasePlan(index, phase, phase_dir, tasks=tasks, curve=curve)
+    curve = _curve_plan(phase.curve, tasks, [t.name for t in learned], where) if phase.curve else None
+    return PhasePlan(index, phase, phase_dir, tasks=learned, curve=curve)
 
 
-def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
-    """An evaluate phase scoring with a head needs a training phase before it that trains that
-    head: a run starts from a pretrained encoder, which has no task heads."""
-    trained: dict[str, str] = {}  # head -> the first task that trains it
+def _located_phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings,
+                        tasks: TaskRegistry) -> PhasePlan:
+    """`_phase_plan`; an error in a curriculum's stage also names the curriculum (the key path
+    `phases.N` counts the resolved stages, not the file's phases)."""
+    try:
+        return _phase_plan(index, phase, run_dir, data, tasks)
+    except XstiltsError as exc:
+        stage_of = getattr(phase, "stage_of", None)
+        if stage_of is None:
+            raise
+        raise XstiltsError(f"curriculum '{stage_of}', stage '{phase.name}': {exc}") from None
+
+
+def _check_heads_trained_first(phases: tuple[PhasePlan, ...], model: str) -> None:
+    """An evaluate phase scoring with a head needs that head: trained by a training phase before
+    it, or saved with the model the run starts from (a pretrained encoder has no task heads)."""
+    trained: dict[str, str] = {head: f"the saved model {model}" for head in saved_heads(model)}
     for phase in phases:
         for task in phase.tasks:
             trained.setdefault(task.spec.head, task.name)
@@ -246,6 +259,11 @@ def _check_heads_trained_first(phases: tuple[PhasePlan, ...]) -> None:
 def plan_run(cfg: ExperimentConfig) -> RunPlan:
     """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
     run_dir = cfg.output_dir / cfg.name
-    phases = tuple(_phase_plan(i, phase, run_dir, cfg.data) for i, phase in enumerate(cfg.phases))
-    _check_heads_trained_first(phases)
-    return RunPlan(cfg, run_dir, phases)
+    limit = configured_position_limit(cfg.model)
+    if limit is not None and cfg.max_length > limit:
+        raise XstiltsError(f"max_length: {cfg.max_length} is more than model '{cfg.model}' takes ({limit} "
+                           f"positions); allowed: 1 to {limit}")
+    tasks = load_registry(cfg.task_dirs)
+    phases = tuple(_located_phase_plan(i, phase, run_dir, cfg.data, tasks) for i, phase in enumerate(cfg.phases))
+    _check_heads_trained_first(phases, cfg.model)
+    return RunPlan(cfg, run_dir, phases, tasks)

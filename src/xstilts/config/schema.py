@@ -7,6 +7,7 @@ latest model. A `curriculum` phase is resolved before anything runs (see `curric
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,6 +83,17 @@ class TaskEntry(_Strict):
         return self
 
 
+def _comma_separated(value: Any) -> Any:
+    # `--set phases.2.languages=de,sw` arrives as the string "de,sw", as `eval --languages` takes it.
+    if isinstance(value, str) and value.strip() != "all":
+        return [code.strip() for code in value.split(",") if code.strip()]
+    return value
+
+
+# `all`, a list of codes, or the codes comma-separated in one string.
+Languages = Annotated[list[str] | Literal["all"], BeforeValidator(_comma_separated)]
+
+
 def _entry_from_name(value: Any) -> Any:
     return {"task": value} if isinstance(value, str) else value
 
@@ -151,9 +163,20 @@ class CurveConfig(_Strict):
     every: PositiveInt | None = None
     tasks: list[str] | None = None  # default: the phase's tasks; a curriculum's: all of its tasks
     target: str | None = None
-    languages: list[str] | Literal["all"] = "all"
+    languages: Languages = "all"
     split: Split = "dev"
     max_examples: PositiveInt | None = 200  # per dev set and per language
+
+
+class LoraOptions(_Strict):
+    """LoRA adapters (through peft) on the encoder: only they and the heads train."""
+
+    method: Literal["lora"] = "lora"
+    r: PositiveInt = 8
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    # Module names to adapt, e.g. [query, value]; default: peft's for the architecture.
+    target_modules: list[str] | None = Field(None, min_length=1)
 
 
 class TrainingOptions(_Strict):
@@ -182,11 +205,17 @@ class TrainingOptions(_Strict):
     checkpoint_every: PositiveInt = 100
     mlm: MaskedLMConfig | None = None
     curve: CurveConfig | None = None
+    peft: LoraOptions | None = None
+    # Keep this phase's model when the run is finished (true) or remove it (false); None: as the
+    # run's `keep_models` says.
+    keep_model: bool | None = None
 
     @model_validator(mode="after")
     def _one_embedding_mode(self) -> TrainingOptions:
-        if self.freeze_embeddings:
+        if self.freeze_embeddings or self.peft:
             self.sparse_embedding_updates = False  # nothing to update
+        if self.peft and self.mlm:
+            raise ValueError("peft and mlm in one phase are not supported: LoRA freezes the embeddings MLM trains")
         return self
 
 
@@ -301,7 +330,7 @@ class EvaluatePhase(_Strict):
     name: PhaseName
     task: str
     split: Split = "dev"
-    languages: list[str] | Literal["all"] = "all"
+    languages: Languages = "all"
     max_examples: PositiveInt | None = None
     batch_size: PositiveInt = 64
     # Retrieval tasks: the encoder layer sentences are embedded from (0 = the embedding output;
@@ -345,9 +374,16 @@ class ExperimentConfig(_Strict):
     pooling: Literal["mean", "cls"] = "mean"
     dropout: float = Field(0.1, ge=0, lt=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    log_with: list[Literal["tensorboard", "mlflow"]] = []
+    # Experiment trackers, through accelerate (each needs its package; wandb: `xstilts[trackers]`).
+    log_with: list[Literal["tensorboard", "mlflow", "wandb"]] = []
     output_dir: Path = Path("runs")
     data: DataSettings = DataSettings()
+    # Folders of task spec YAML files added to the built-in tasks (checked by the same rules).
+    task_dirs: list[Path] = []
+    # Which trained models stay on disk once the run is finished: every phase's (all), the last
+    # training phase's (final: what `eval` and `attack` use), or none (a grid's scores and
+    # predictions only); a phase's `keep_model` decides for that phase.
+    keep_models: Literal["all", "final", "none"] = "all"
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -356,6 +392,13 @@ class ExperimentConfig(_Strict):
         if dupes:
             raise ValueError(f"phase names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+
+def resolved_config(cfg: ExperimentConfig) -> dict:
+    """The config as saved with a run, each phase's name and kind first for people reading it."""
+    data = json.loads(cfg.model_dump_json())
+    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
+    return data
 
 
 def phase_tasks(phase: TrainPhase | MultiTaskPhase | EvaluatePhase) -> list[str]:

@@ -25,23 +25,25 @@ def bitext_files(prefix: Path, lang: str, target_lang: str) -> list[Path]:
     return [prefix.with_name(f"{prefix.name}.{suffix}") for suffix in (lang, target_lang, "gold")]
 
 
-def _id_lines(path: Path, what: str) -> Iterator[tuple[str, list[str] | None, str | None]]:
-    """(place, [id, text], error) per non-blank line of a two-column file."""
+def _id_lines(path: Path, root: Path, what: str) -> Iterator[tuple[str, list[str] | None, str | None]]:
+    """(place, [id, text], error) per non-blank line of a two-column file; the place is the
+    file relative to the data folder `root` and the line."""
+    name = path.relative_to(root).as_posix()
     for lineno, line in text_lines(path):
         cells = line.rstrip("\r\n").split("\t")
         if cells == [""]:
             continue
-        place = f"{path}:{lineno}"
+        place = f"{name}:{lineno}"
         if len(cells) != 2 or not all(c.strip() for c in cells):
             yield place, None, f"expected two non-empty tab-separated fields ({what}), got {len(cells)}"
         else:
             yield place, cells, None
 
 
-def _sentences(path: Path, errors: list[Row]) -> dict[str, tuple[str, str]]:
+def _sentences(path: Path, root: Path, errors: list[Row]) -> dict[str, tuple[str, str]]:
     """id -> (place, sentence); malformed lines and repeated ids become error rows."""
     sentences: dict[str, tuple[str, str]] = {}
-    for place, cells, error in _id_lines(path, "id, sentence"):
+    for place, cells, error in _id_lines(path, root, "id, sentence"):
         if cells is None:
             errors.append((place, {"__error__": error}))
         elif cells[0] in sentences:
@@ -51,15 +53,16 @@ def _sentences(path: Path, errors: list[Row]) -> dict[str, tuple[str, str]]:
     return sentences
 
 
-def bitext_rows(prefix: Path, lang: str, target_lang: str) -> Iterator[Row]:
+def bitext_rows(prefix: Path, lang: str, target_lang: str, root: Path) -> Iterator[Row]:
+    """The split's rows, each placed at `<file relative to root>:<line>`."""
     source_file, target_file, gold_file = bitext_files(prefix, lang, target_lang)
     errors: list[Row] = []
-    sources = _sentences(source_file, errors)
-    targets = _sentences(target_file, errors)
+    sources = _sentences(source_file, root, errors)
+    targets = _sentences(target_file, root, errors)
     yield from errors
     paired_sources: set[str] = set()
     paired_targets: set[str] = set()
-    for place, cells, error in _id_lines(gold_file, f"{lang} id, {target_lang} id"):
+    for place, cells, error in _id_lines(gold_file, root, f"{lang} id, {target_lang} id"):
         if cells is None:
             yield place, {"__error__": error}
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import re
 from collections.abc import Iterator
@@ -166,23 +167,19 @@ def _read_jiant_ccg(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[
 
 
 def local_rows(path: Path, columns: list[str] | None, layout: str = "rows") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Rows of a local file with their place (`file:line` or `file[key]`)."""
+    """Rows of a local file with their position in it (`:line` or `[key]`)."""
     suffix = path.suffix
     if layout == "sentences":
-        reader = ((f":{n}", row) for n, row in _read_sentences(path, columns))
-    elif layout == "jiant_ccg":
-        reader = ((f":{n}", row) for n, row in _read_jiant_ccg(path, columns))
-    elif suffix == ".tsv":
-        reader = ((f":{n}", row) for n, row in _read_tsv(path, columns))
-    elif suffix == ".jsonl":
-        reader = ((f":{n}", row) for n, row in _read_jsonl(path))
-    elif suffix == ".json":
-        reader = _read_json(path)
-    else:
-        raise XstiltsError(f"{path}: unsupported file type '{suffix}'; allowed: .tsv, .jsonl, .json")
-    prefix = str(path)
-    for place, row in reader:
-        yield prefix + place, row
+        return ((f":{n}", row) for n, row in _read_sentences(path, columns))
+    if layout == "jiant_ccg":
+        return ((f":{n}", row) for n, row in _read_jiant_ccg(path, columns))
+    if suffix == ".tsv":
+        return ((f":{n}", row) for n, row in _read_tsv(path, columns))
+    if suffix == ".jsonl":
+        return ((f":{n}", row) for n, row in _read_jsonl(path))
+    if suffix == ".json":
+        return _read_json(path)
+    raise XstiltsError(f"{path}: unsupported file type '{suffix}'; allowed: .tsv, .jsonl, .json")
 
 
 def _local_paths(spec: TaskSpec, source: LocalSource, root: Path, split: Split, lang: str) -> list[Path]:
@@ -204,21 +201,27 @@ def _local_paths(spec: TaskSpec, source: LocalSource, root: Path, split: Split, 
     return paths
 
 
-def _local_split_rows(spec: TaskSpec, source: LocalSource, paths: list[Path], split: Split,
+def _local_split_rows(spec: TaskSpec, source: LocalSource, root: Path, paths: list[Path], split: Split,
                       lang: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Rows of a split's files in turn, renamed; tagged with their part when it lists several."""
+    """Rows of a split's files in turn, renamed; tagged with their part when it lists several.
+    Each row's id is its file relative to the data folder and its position there
+    (`xnli/dev-de.tsv:12`): the same rows get the same ids however the folder was reached
+    (a symlink, a relative path, the package's install path)."""
     rename, in_parts = source.rename, isinstance(source.splits[split], list)
     for part, path in enumerate(paths):
-        rows = (bitext_rows(path, lang, spec.train_language) if source.layout == "bitext"
-                else local_rows(path, source.columns, source.layout))
+        name = path.relative_to(root).as_posix()
+        if source.layout == "bitext":
+            rows = bitext_rows(path, lang, spec.train_language, root)
+        else:
+            rows = ((name + position, row) for position, row in local_rows(path, source.columns, source.layout))
         if not rename and not in_parts:  # the common case, kept free of per-row work
             yield from rows
             continue
-        for place, row in rows:
+        for uid, row in rows:
             row = {rename.get(k, k): v for k, v in row.items()}
             if in_parts:
                 row[SPLIT_PART] = part
-            yield place, row
+            yield uid, row
 
 
 # ---------------------------------------------------------------- the Hub
@@ -358,7 +361,7 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
     source = _pick_source(spec, settings)
     if isinstance(source, HubSource):
         rows = hub_rows(spec, source, split, lang)
-        origin = f"hub:{source.dataset}"
+        origin, root = f"hub:{source.dataset}", None
         key, state = None, ()
     else:
         root = packaged_data_dir() if isinstance(source, PackagedSource) else Path(settings.dir)
@@ -368,23 +371,28 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
         if key in _checked and _checked[key][0] == state:
             _, examples, report = _checked[key]
             return list(examples), report
-        rows = _local_split_rows(spec, source, paths, split, lang)
+        rows = _local_split_rows(spec, source, root, paths, split, lang)
         origin = " + ".join(map(str, paths))
+
+    def place(uid: str) -> str:
+        """Where a row is, for people: its file as the user gave the folder, and its position."""
+        return uid if root is None else os.path.join(root, uid)
+
     report = LoadReport(origin=origin)
     fmt = get_format(spec.format)
     examples: list[Example] = []
     with gc_paused():
-        for place, row in rows:
+        for uid, row in rows:
             try:
                 if "__error__" in row:
                     raise BadRow(row["__error__"])
-                examples.append(fmt.parse(spec, row, uid=place))
+                examples.append(fmt.parse(spec, row, uid=uid))
             except BadRow as exc:
                 if settings.bad_rows == "fail":
                     raise XstiltsError(
-                        f"{place}: malformed row: {exc} (pass --bad-rows skip to skip and count such rows)"
+                        f"{place(uid)}: malformed row: {exc} (pass --bad-rows skip to skip and count such rows)"
                     ) from None
-                report.skipped.append(f"{place}: {exc}")
+                report.skipped.append(f"{place(uid)}: {exc}")
     if not examples:
         raise XstiltsError(f"{origin}: no usable rows for task '{spec.name}' ({split}, {lang})")
     if keep and key is not None:

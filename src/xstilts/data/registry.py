@@ -1,7 +1,11 @@
-"""One registry of task specs, loaded from the YAML files in `tasks/specs/`."""
+"""The task registry: the built-in YAML specs in `tasks/specs/` plus those of the user's task
+folders (`task_dirs` in a config, `--task-dir` on the command line), every one checked by the
+same rules. A command builds its registry once and carries it (the run plan holds it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -9,9 +13,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from xstilts.errors import XstiltsError, did_you_mean
-from xstilts.formats import get_format
 from xstilts.io import load_yaml, read_text
 from xstilts.metrics import METRICS
+from xstilts.tasks.format_rules import check_format_fit
 from xstilts.tasks.spec import TaskSpec
 
 
@@ -28,7 +32,7 @@ def checked_spec(data: dict) -> TaskSpec:
     unknown_metrics = [m.name for m in spec.metrics if m.name not in METRICS]
     if unknown_metrics:
         raise ValueError(f"unknown metric(s) {unknown_metrics}; allowed: {', '.join(sorted(METRICS))}")
-    get_format(spec.format).check_spec(spec)
+    check_format_fit(spec)
     return spec
 
 
@@ -44,10 +48,11 @@ def load_spec_file(path: Path) -> TaskSpec:
 
 def build_registry(paths: list[Path]) -> dict[str, TaskSpec]:
     """Parse every spec, refusing duplicate names, dangling `train_task`s and heads whose
-    sharing tasks disagree on labels or format (a shared head must mean the same outputs)."""
+    sharing tasks disagree on labels or format (a shared head must mean the same outputs).
+    Paths are read in order: a later file cannot redefine an earlier one's task."""
     registry: dict[str, TaskSpec] = {}
     origin: dict[str, Path] = {}
-    for path in sorted(paths):
+    for path in paths:
         spec = load_spec_file(path)
         if spec.name in registry:
             raise XstiltsError(f"{path}: task '{spec.name}' is already defined in {origin[spec.name]}")
@@ -70,19 +75,68 @@ def build_registry(paths: list[Path]) -> dict[str, TaskSpec]:
 
 def builtin_spec_paths() -> list[Path]:
     folder = resources.files("xstilts.tasks") / "specs"
-    return [Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")]
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def task_dir_paths(task_dirs: Iterable[Path], where: str = "task_dirs") -> list[Path]:
+    """The `*.yaml` specs of each user task folder; a folder that is missing or holds no spec
+    is refused (a typo would otherwise silently drop tasks)."""
+    paths = []
+    for i, folder in enumerate(task_dirs):
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise XstiltsError(f"{where}.{i}: {folder} is not a folder (a folder of task spec .yaml files)")
+        found = sorted(folder.glob("*.yaml"))
+        if not found:
+            raise XstiltsError(f"{where}.{i}: {folder} holds no .yaml task spec")
+        paths += found
+    return paths
+
+
+@dataclass(frozen=True)
+class TaskRegistry:
+    """The tasks a command knows, by name: the built-in ones and those of `dirs`."""
+
+    tasks: dict[str, TaskSpec]
+    dirs: tuple[Path, ...] = ()
+
+    def get(self, name: str) -> TaskSpec:
+        if name not in self.tasks:
+            where = f" (built-in and in {', '.join(map(str, self.dirs))})" if self.dirs else ""
+            raise XstiltsError(f"unknown task '{name}'.{did_you_mean(name, self.tasks)} "
+                               f"Known tasks{where}: {', '.join(sorted(self.tasks))}")
+        return self.tasks[name]
+
+    def train_spec_of(self, spec: TaskSpec) -> TaskSpec:
+        """The task whose English training data trains `spec` (xnli -> mnli, as in XTREME)."""
+        return self.get(spec.train_task) if spec.train_task else spec
+
+    def specs(self) -> list[TaskSpec]:
+        return sorted(self.tasks.values(), key=lambda s: s.name)
+
+
+def load_registry(task_dirs: Sequence[Path] = (), where: str = "task_dirs") -> TaskRegistry:
+    """The built-in tasks plus those of `task_dirs`, checked together (one namespace)."""
+    if not task_dirs:
+        return builtin_registry()
+    tasks = build_registry(builtin_spec_paths() + task_dir_paths(task_dirs, where))
+    return TaskRegistry(tasks, tuple(Path(d) for d in task_dirs))
 
 
 @lru_cache(maxsize=1)
+def builtin_registry() -> TaskRegistry:
+    # The shipped specs are package data: parsed once per process.
+    return TaskRegistry(build_registry(builtin_spec_paths()))
+
+
 def registry() -> dict[str, TaskSpec]:
-    return build_registry(builtin_spec_paths())
+    """The built-in tasks by name."""
+    return builtin_registry().tasks
 
 
 def get_task(name: str) -> TaskSpec:
-    tasks = registry()
-    if name not in tasks:
-        raise XstiltsError(f"unknown task '{name}'.{did_you_mean(name, tasks)} Known tasks: {', '.join(sorted(tasks))}")
-    return tasks[name]
+    """A built-in task; commands and runs look tasks up in their own `TaskRegistry`."""
+    return builtin_registry().get(name)
 
 
 def resolve_languages(spec: TaskSpec, requested: list[str] | str, where: str) -> list[str]:

@@ -185,7 +185,7 @@ def read_lines(predictions: Path, labels: Path, notes: list[str] | None = None) 
     predicted = _lines(predictions)
     gold = _label_rows(_lines(labels), predictions, labels, notes)
     if len(predicted) != len(gold):
-        raise _size_error(predictions, f"{len(predicted)} lines, {len(gold)} in", labels)
+        raise _size_error(predictions, _count(len(predicted), "line"), labels, f"{len(gold)}")
     return gold, predicted
 
 

@@ -22,6 +22,7 @@ from xstilts.evaluation.scored_set import ScoredSet
 from xstilts.formats import get_format
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xstilts.metrics import mean
+from xstilts.metrics.degenerate import check_records
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.tasks.spec import TaskSpec
 
@@ -53,6 +54,9 @@ def evaluate_languages(
                                      advance=lambda n, t=task: bar.update(t, advance=n))
             scores = dict(result.scores)
             scores.update(n=len(scored.examples), skipped_rows=len(scored.report.skipped), source=scored.report.origin)
+            check = check_records(result.records)
+            if check is not None:
+                scores["predictions_check"] = check.as_dict()
             bar.update(task, status=" ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float)))
             write_jsonl_atomic(out_dir / "predictions" / spec.name / f"{cfg.split}-{lang}.jsonl", result.records)
             submission = scored.format.submission(spec, scored.examples, result.predictions)

@@ -20,9 +20,10 @@ from xstilts.tasks.spec import TaskSpec
 
 
 class Feature(NamedTuple):
-    """Token ids of one model input (a NamedTuple: cached features unpickle several times faster
-    than dataclass instances). Formats with more per-input data define their own NamedTuple with
-    these two fields first and a `length`."""
+    """Token ids of one model input (a NamedTuple: the feature cache rebuilds tuples several times
+    faster than dataclass instances). Formats with more per-input data define their own NamedTuple
+    (their `feature_type`) with these two fields first, a `length`, and only ints or tuples of
+    ints in its fields, which is what the feature cache stores."""
 
     # One id list per sequence; multiple choice has one per choice.
     input_ids: tuple[tuple[int, ...], ...]
@@ -75,9 +76,6 @@ class Format(ABC):
     feature_type: ClassVar[type] = Feature
 
     # ------------------------------------------------------------ spec and rows
-
-    def check_spec(self, spec: TaskSpec) -> None:
-        """Raise ValueError when a spec's inputs/labels cannot work with this format."""
 
     @abstractmethod
     def parse(self, spec: TaskSpec, row: dict[str, Any], uid: str) -> Example:

@@ -62,12 +62,6 @@ class Classification(_LabelledFormat):
         self.name = name  # type: ignore[misc]
         self.n_texts = n_texts
 
-    def check_spec(self, spec) -> None:
-        if len(spec.inputs.texts) != self.n_texts:
-            raise ValueError(f"{self.name} needs exactly {self.n_texts} inputs.texts field(s)")
-        if len(spec.labels) < 2:
-            raise ValueError(f"{self.name} needs at least two labels")
-
     def parse(self, spec, row: dict[str, Any], uid: str) -> Example:
         label = label_index(spec.labels, row.get(spec.inputs.label), spec.inputs.label_offset)
         return Example(uid=uid, texts=tuple(text_field(row, name) for name in spec.inputs.texts), label=label)
@@ -85,16 +79,6 @@ class Classification(_LabelledFormat):
 
 class MultipleChoice(_LabelledFormat):
     name = "multiple_choice"
-
-    def check_spec(self, spec) -> None:
-        inputs = spec.inputs
-        if not inputs.context or len(spec.labels) < 2:
-            raise ValueError("multiple_choice needs inputs.context and one label per choice (at least two)")
-        if bool(inputs.choices) == bool(inputs.choices_field):
-            raise ValueError("multiple_choice needs either inputs.choices (one field per choice) "
-                             "or inputs.choices_field (one field holding the list), not both")
-        if inputs.choices and len(inputs.choices) != len(spec.labels):
-            raise ValueError("multiple_choice needs one inputs.choices field per label")
 
     def parse(self, spec, row, uid):
         inputs = spec.inputs

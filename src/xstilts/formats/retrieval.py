@@ -47,13 +47,12 @@ from xstilts.errors import XstiltsError
 from xstilts.formats.base import Collator, EvaluationResult, Feature, Format, SubmissionFile, mean_pool
 from xstilts.formats.predict import batched_outputs
 from xstilts.metrics import METRICS
-from xstilts.metrics.retrieval import best_threshold, extract, mine_candidates, nearest, pair_scores, search
+from xstilts.metrics.retrieval import best_threshold, extract, pair_scores
+from xstilts.metrics.search import mine_candidates, nearest, search
 from xstilts.tasks.example import BadRow, Example, text_field
+from xstilts.tasks.format_rules import MINING, NEAREST, PROCEDURES, RANKING
 from xstilts.tasks.spec import SPLIT_PART
 
-NEAREST, MINING, RANKING = "nearest neighbour", "bitext mining", "ranking"
-# The search each retrieval metric scores.
-PROCEDURES = {"accuracy": NEAREST, "bucc_f1": MINING, "map_at_20": RANKING}
 RANKING_DEPTH = 20  # candidates kept per query: all map_at_20 reads
 
 
@@ -91,15 +90,6 @@ def _has_text(row: dict[str, Any], name: str) -> bool:
 class Retrieval(Format):
     name = "retrieval"
     has_head = False
-
-    def check_spec(self, spec) -> None:
-        names = [m.name for m in spec.metrics]
-        if not set(names) <= set(PROCEDURES) or len({PROCEDURES[n] for n in names}) != 1:
-            raise ValueError(f"retrieval scores one kind of search; metrics: accuracy (nearest neighbour), "
-                             f"bucc_f1 (bitext mining) or map_at_20 (ranking), got {names}")
-        if len(spec.inputs.texts) != 2:
-            raise ValueError("retrieval needs two inputs.texts fields: the source and English sentence "
-                             "(bitext), or the query and candidate text (ranking)")
 
     # ------------------------------------------------------------ rows
 

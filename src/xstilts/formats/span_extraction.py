@@ -89,12 +89,6 @@ class SpanExtraction(Format):
     token_level = True
     feature_type = SpanFeature
 
-    def check_spec(self, spec) -> None:
-        if not (spec.inputs.question and spec.inputs.context):
-            raise ValueError("span_extraction needs inputs.question and inputs.context (and inputs.label: the answers)")
-        if spec.labels:
-            raise ValueError("span_extraction predicts answer spans; leave labels out")
-
     def parse(self, spec, row, uid) -> Example:
         inputs = spec.inputs
         question = text_field(row, inputs.question)

@@ -102,12 +102,6 @@ class TokenTagging(Format):
     token_level = True
     feature_type = TaggingFeature
 
-    def check_spec(self, spec) -> None:
-        if len(spec.inputs.texts) != 1:
-            raise ValueError("token_tagging needs exactly one inputs.texts field: the list of words")
-        if len(spec.labels) < 2:
-            raise ValueError("token_tagging needs at least two labels (the tag set)")
-
     def parse(self, spec, row, uid):
         """Words and tags are equally long lists; a tag is a label name or an index into the
         labels (jiant's CCG ids, a Hub's tag ints when it names no ClassLabel)."""

@@ -106,15 +106,17 @@ def _exact(predicted: Tokens, gold: Tokens) -> float:
     return float(predicted == gold)
 
 
-def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
-               golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str,
-               squad_v2: bool = False) -> float:
+def _best_per_question(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
+                       golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str,
+                       squad_v2: bool = False) -> list[float | None]:
+    """Each question's best score over its gold answers; a question with no prediction scores 0
+    (v1.1, MLQA) or None, left out of the mean (SQuAD 2.0), as the official scripts do."""
     if len(golds) != len(predictions) or not golds:
         raise ValueError("QA metrics need equally long, non-empty gold and prediction lists")
-    total, counted = 0.0, 0
+    out: list[float | None] = []
     for gold, prediction in zip(golds, predictions):
         if prediction is None:
-            counted += not squad_v2  # v1.1 and MLQA: scored 0; SQuAD 2.0: left out of the mean
+            out.append(None if squad_v2 else 0.0)
             continue
         texts = _answer_texts(gold)
         if squad_v2:
@@ -125,11 +127,17 @@ def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[st
             raise ValueError("a question without gold answers: SQuAD v1.1 and MLQA rules need at least one "
                              "(no-answer questions are scored with squad_v2_exact_match / squad_v2_f1)")
         predicted = normalise(prediction, lang)
-        total += max(score(predicted, tokens) for tokens in gold_tokens)
-        counted += 1
-    if not counted:
+        out.append(max(score(predicted, tokens) for tokens in gold_tokens))
+    return out
+
+
+def _mean_best(score: Callable[[Tokens, Tokens], float], normalise: Callable[[str, str], Tokens],
+               golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str,
+               squad_v2: bool = False) -> float:
+    scores = [x for x in _best_per_question(score, normalise, golds, predictions, lang, squad_v2) if x is not None]
+    if not scores:
         raise ValueError("no question has a prediction")
-    return total / counted
+    return sum(scores) / len(scores)
 
 
 def exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str | None = None) -> float:
@@ -155,6 +163,19 @@ def squad_v2_exact_match(golds: Sequence[Sequence[Any]], predictions: Sequence[s
 
 def squad_v2_f1(golds: Sequence[Sequence[Any]], predictions: Sequence[str | None], lang: str | None = None) -> float:
     return _mean_best(_squad_v2_f1, squad_tokens, golds, predictions, lang, squad_v2=True)
+
+
+# metric name -> (score, normalisation, SQuAD 2.0 rules): what each QA metric averages over questions.
+_PER_QUESTION = {"exact_match": (_exact, squad_tokens, False), "f1": (_shared_token_f1, squad_tokens, False),
+                 "mlqa_exact_match": (_exact, mlqa_tokens, False), "mlqa_f1": (_shared_token_f1, mlqa_tokens, False),
+                 "squad_v2_exact_match": (_exact, squad_tokens, True), "squad_v2_f1": (_squad_v2_f1, squad_tokens, True)}
+
+
+def question_scores(metric: str, golds: Sequence[Sequence[Any]], predictions: Sequence[str | None],
+                    lang: str) -> list[float]:
+    """Each scored question's score under a QA metric (their mean is the metric)."""
+    score, normalise, squad_v2 = _PER_QUESTION[metric]
+    return [x for x in _best_per_question(score, normalise, golds, predictions, lang, squad_v2) if x is not None]
 
 
 QA_METRICS: dict[str, Callable[..., float]] = {

@@ -44,6 +44,19 @@ def span_f1(golds: TagSequences, predictions: TagSequences, lang: str | None = N
         return float(f1_score([list(g) for g in golds], [list(p) for p in predictions], zero_division=0))
 
 
+def chunk_counts(gold: Sequence[str], predicted: Sequence[str]) -> tuple[int, int, int]:
+    """One sentence's (correct, predicted, gold) chunk counts, as `span_f1` counts chunks: summed
+    over sentences they give its F1, 2 * correct / (predicted + gold), so a bootstrap can
+    resample sentences and recompute the F1 from the sums."""
+    _check([gold], [predicted])
+    from seqeval.metrics.sequence_labeling import get_entities  # imported here: it loads scikit-learn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as in span_f1: tags without a B-/I- prefix
+        gold_chunks, predicted_chunks = set(get_entities(list(gold))), set(get_entities(list(predicted)))
+    return len(gold_chunks & predicted_chunks), len(predicted_chunks), len(gold_chunks)
+
+
 def token_accuracy(golds: TagSequences, predictions: TagSequences, lang: str | None = None) -> float:
     """The fraction of words, over all sentences, whose predicted tag is the gold one."""
     _check(golds, predictions)

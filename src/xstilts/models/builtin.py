@@ -48,6 +48,11 @@ _Q4_BLOCK_WEIGHTS = 32
 _Q4_BLOCK_BYTES = 18  # float16 scale + 16 bytes of packed 4-bit values
 
 
+def builtin_dir(name: str) -> Path:
+    """Where builtin model `name` is (or will be) converted to."""
+    return cache_root() / "models" / name.removeprefix(BUILTIN_PREFIX)
+
+
 def ensure_builtin(name: str) -> Path:
     """Return the Hugging Face directory for builtin model `name`, converting it on first use.
 
@@ -59,7 +64,7 @@ def ensure_builtin(name: str) -> Path:
         allowed = ", ".join(sorted(BUILTIN_MODELS))
         raise XstiltsError(f"unknown builtin model {name!r}; allowed builtin models: {allowed}")
     package, file_name = BUILTIN_MODELS[name]
-    target = cache_root() / "models" / name.removeprefix(BUILTIN_PREFIX)
+    target = builtin_dir(name)
     if (target / MARKER_NAME).is_file():
         return target
     with _exclusive_lock(target.with_name(f".{target.name}.lock")):

@@ -17,10 +17,13 @@ from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.formats.base import mean_pool
 from xstilts.io import give_plain_modes, read_json, replace_dir_atomic, staging_dir_for, write_json_atomic
-from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer
+from xstilts.models.lora import has_lora, merged
+from xstilts.models.sources import check_encoder_layers, load_encoder_and_tokenizer, usable_positions
 from xstilts.tasks.spec import TaskFormat, TaskSpec
 
 Pooling = Literal["mean", "cls"]
+# Written beside a model directory removed by `keep_models`; it says why the model is gone.
+MODEL_NOT_KEPT = "MODEL_NOT_KEPT"
 
 
 @dataclass(frozen=True)
@@ -97,21 +100,34 @@ def keep_first_layers(encoder: nn.Module, n: int) -> None:
 
 
 def build_model(name: str, pooling: Pooling = "mean", dropout: float = 0.1, encoder_layers: int | None = None):
-    encoder, tokenizer = load_encoder_and_tokenizer(name)
+    """The model an experiment starts from: a pretrained encoder (new heads are made as tasks
+    need them), or a saved xstilts model (`runs/<run>/<phase>/model`) with its trained heads,
+    so a new experiment continues from an old run. New heads get `dropout`."""
+    if is_saved_model(Path(name)):
+        model, tokenizer = load_model(Path(name))
+        if model.pooling != pooling:
+            raise XstiltsError(f"model: {name} was trained with pooling '{model.pooling}', the config says "
+                               f"'{pooling}'; set pooling: {model.pooling}")
+        model.dropout = dropout
+    else:
+        encoder, tokenizer = load_encoder_and_tokenizer(name)
+        model = MultiTaskModel(encoder, pooling, dropout)
     if encoder_layers is not None:
-        keep_first_layers(encoder, encoder_layers)
-    return MultiTaskModel(encoder, pooling, dropout), tokenizer
+        keep_first_layers(model.encoder, encoder_layers)
+    return model, tokenizer
 
 
 CHECKSUMS_FILE = "checksums.json"
 
 
 def save_model(model: MultiTaskModel, tokenizer, target: Path) -> None:
-    """Encoder and tokenizer in Hugging Face format under `encoder/`, heads beside them, and the
-    sha256 of every file. Written into a staging directory and moved in place, so `target` is
-    always whole."""
+    """Encoder and tokenizer in Hugging Face format under `encoder/` (LoRA adapters merged in;
+    the adapter alone under `adapter/`), heads beside them, and the sha256 of every file.
+    Written into a staging directory and moved in place, so `target` is always whole."""
     staging = staging_dir_for(target)
-    model.encoder.save_pretrained(staging / "encoder")
+    merged(model.encoder).save_pretrained(staging / "encoder")
+    if has_lora(model.encoder):
+        model.encoder.save_pretrained(staging / "adapter")
     tokenizer.save_pretrained(staging / "encoder")
     state = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
     save_file(state, staging / "heads.safetensors")
@@ -157,18 +173,33 @@ def is_saved_model(path: Path) -> bool:
     return (Path(path) / "heads.json").is_file() and (Path(path) / "encoder").is_dir()
 
 
+def saved_heads(name: str) -> list[str]:
+    """The heads a model an experiment starts from already has: a saved xstilts model's
+    (`runs/<run>/<phase>/model`); none for a pretrained encoder."""
+    if not is_saved_model(Path(name)):
+        return []
+    heads = read_json(Path(name) / "heads.json", "a model's heads.json, as save_model writes it").get("heads")
+    return list(heads) if isinstance(heads, dict) else []
+
+
 def load_model(path: Path):
     path = Path(path)
+    not_kept = path.parent / MODEL_NOT_KEPT
+    if not is_saved_model(path) and not_kept.is_file():
+        raise XstiltsError(f"{path}: {not_kept.read_text(encoding='utf-8').strip()}")
     if not is_saved_model(path):
         raise XstiltsError(
             f"{path} is not an xstilts model directory (expected encoder/ and heads.json, "
             "as written in runs/<run>/<phase>/model)"
         )
-    verify_checksums(path)
     heads_file = path / "heads.json"
     meta = read_json(heads_file, "a model's heads.json, as save_model writes it")
+    missing = [k for k in ("pooling", "dropout", "heads") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise XstiltsError(f"{heads_file}: not a heads file save_model wrote (no {', '.join(missing)})")
     for weights in [path / "heads.safetensors", *sorted((path / "encoder").glob("*.safetensors"))]:
         check_weight_file(weights)
+    verify_checksums(path)  # after the structural checks, whose messages say more about a broken file
     encoder, tokenizer = load_encoder_and_tokenizer(str(path / "encoder"))
     try:
         model = MultiTaskModel(encoder, meta["pooling"], meta["dropout"])
@@ -200,14 +231,8 @@ def check_weight_file(path: Path) -> None:
 
 
 def position_limit(encoder: nn.Module) -> int | None:
-    """The most tokens the encoder takes: its position embeddings, less the ones RoBERTa-style
-    models reserve below their padding id; None when its config does not say."""
-    config = encoder.config
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions is None:
-        return None
-    reserved = (config.pad_token_id or 0) + 1 if config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
-    return positions - reserved
+    """The most tokens the encoder takes (`usable_positions` of its config)."""
+    return usable_positions(encoder.config)
 
 
 def check_max_length(encoder: nn.Module, max_length: int, where: str = "max_length") -> None:

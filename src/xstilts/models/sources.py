@@ -6,13 +6,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from xstilts.errors import XstiltsError
 from xstilts.hub import hub_unreachable, work_offline
-from xstilts.models.builtin import BUILTIN_PREFIX, ensure_builtin
+from xstilts.io import read_json
+from xstilts.models.builtin import BUILTIN_PREFIX, builtin_dir, ensure_builtin
 
 
 def resolve_model_path(name: str) -> str:
@@ -21,6 +23,29 @@ def resolve_model_path(name: str) -> str:
     if name.startswith(BUILTIN_PREFIX):
         return str(ensure_builtin(name))
     return name
+
+
+def usable_positions(config) -> int | None:
+    """The most tokens an encoder with this (transformers) config takes: its position
+    embeddings, less the ones RoBERTa-style models reserve below their padding id; None when
+    the config does not say."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return None
+    roberta_style = getattr(config, "model_type", None) in ("roberta", "xlm-roberta", "camembert")
+    return positions - ((getattr(config, "pad_token_id", None) or 0) + 1 if roberta_style else 0)
+
+
+def configured_position_limit(name: str) -> int | None:
+    """`usable_positions` of a model whose config.json is on disk (a local directory, a
+    converted built-in model), without loading it; None otherwise (a Hub id is checked when
+    it is loaded)."""
+    folder = builtin_dir(name) if name.startswith(BUILTIN_PREFIX) else Path(name)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return None
+    config = read_json(config_file)
+    return usable_positions(SimpleNamespace(**config)) if isinstance(config, dict) else None
 
 
 def load_encoder_and_tokenizer(name: str):
@@ -72,6 +97,6 @@ def _loading(name: str, path: str) -> Iterator[bool]:
         reason = (str(exc).splitlines() or [""])[0][:160].rstrip(".") or exc.__class__.__name__
         raise XstiltsError(
             f"could not load model '{name}' as a {where}: {reason}. Allowed: "
-            "builtin:multilingual-e5-small, a directory saved with save_pretrained, or a Hub id "
-            "(needs network)"
+            "builtin:multilingual-e5-small, a directory saved with save_pretrained, a saved xstilts model "
+            "(runs/<run>/<phase>/model), or a Hub id (needs network)"
         ) from None

@@ -24,6 +24,7 @@ from xstilts.console import console, progress_bar
 from xstilts.data.loading import DataSettings, check_available, load_examples, select_subset
 from xstilts.errors import XstiltsError
 from xstilts.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xstilts.metrics.degenerate import check_predictions
 from xstilts.models.multitask import check_max_length, is_saved_model, load_model
 from xstilts.robustness import perturbed_sets
 from xstilts.robustness.code_switch import CodeSwitch
@@ -178,7 +179,11 @@ class _Attack:
         advance(len(examples))
         originals = {ex.uid: ex for ex in examples}
         clean_accuracy = sum(clean[ex.uid] == ex.label for ex in examples) / len(examples)
-        self.results[lang] = {"n": len(examples), "clean_accuracy": round(clean_accuracy, 4), "perturbations": {}}
+        # A one-class or chance-level model loses nothing under any perturbation: say so beside its numbers.
+        check = check_predictions([spec.labels[ex.label] for ex in examples],
+                                  [spec.labels[clean[ex.uid]] for ex in examples], clean_probabilities.shape[-1])
+        self.results[lang] = {"n": len(examples), "clean_accuracy": round(clean_accuracy, 4),
+                              "clean_check": check.as_dict(), "perturbations": {}}
         write_jsonl_atomic(self.out_dir / "predictions" / spec.name / perturbed_sets.CLEAN / f"{lang}.jsonl",
                            _prediction_rows(spec, examples, clean, [clean[ex.uid] for ex in examples]))
         context = PerturbContext(spec, lang, protected_words(spec), self.scorer, self.bank,

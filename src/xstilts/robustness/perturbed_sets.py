@@ -14,7 +14,9 @@ for another model they are a fixed transfer set, evaluated as they are, with no 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from xstilts import __version__
 from xstilts.errors import XstiltsError
@@ -26,6 +28,7 @@ from xstilts.tasks.example import Example
 MANIFEST = "manifest.json"
 CLEAN = "clean"
 _MANIFEST_KEYS = ("task", "perturbations", "languages", "seed", "split", "skipped")
+T = TypeVar("T")
 
 
 def _example_row(example: Example) -> dict:
@@ -114,29 +117,24 @@ class PerturbedSet:
             raise XstiltsError(f"--reuse: {path} is missing; the perturbed set is incomplete")
         return read_jsonl(path, "a perturbed set `xstilts attack` wrote")
 
-    def _examples(self, name: str, lang: str) -> list[tuple[Example, dict]]:
-        """Each row as an example, with the row; a row without an example's fields is one line."""
+    def _read(self, name: str, lang: str, make: Callable[[dict], T]) -> list[T]:
+        """`make` of each row; a row without the fields it needs is one line naming the row."""
         path = set_file(self.root, self.task, name, lang)
         out = []
         for number, row in enumerate(self._rows(name, lang), start=1):
             try:
-                out.append((_example(row), row))
+                out.append(make(row))
             except (KeyError, TypeError) as exc:
-                raise XstiltsError(f"{path}: row {number}: not an example of a perturbed set (missing or "
-                                   f"wrong field {exc}); the set is damaged, make it again") from None
+                raise XstiltsError(f"{path}: row {number}: missing or wrong field {exc}; the perturbed set is "
+                                   "damaged, make it again") from None
         return out
 
     def clean(self, lang: str) -> list[Example]:
-        return [example for example, _ in self._examples(CLEAN, lang)]
+        return self._read(CLEAN, lang, _example)
 
     def skip_reason(self, name: str, lang: str) -> str | None:
         return self.manifest["skipped"].get(name, {}).get(lang)
 
     def perturbed(self, name: str, lang: str) -> list[Perturbed]:
-        path = set_file(self.root, self.task, name, lang)
-        try:
-            return [Perturbed(example, row["changed_words"], row["total_words"], row["queries"],
-                              tuple(row["language_pairs"])) for example, row in self._examples(name, lang)]
-        except (KeyError, TypeError) as exc:
-            raise XstiltsError(f"{path}: a row lacks {exc} (or has it of the wrong type); the set is damaged, "
-                               "make it again") from None
+        return self._read(name, lang, lambda row: Perturbed(_example(row), row["changed_words"], row["total_words"],
+                                                             row["queries"], tuple(row["language_pairs"])))

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from xstilts.console import table
+from xstilts.metrics.degenerate import PredictorCheck
 
 Rows = tuple[str, list[str], list[list[str]]]  # title, header, rows
 
@@ -44,6 +45,21 @@ def _cells(summary: dict, name: str) -> list[tuple[str, dict]]:
             if name in r["perturbations"] and "skipped" not in r["perturbations"][name]]
 
 
+def degenerate_languages(summary: dict) -> dict[str, str]:
+    """Language -> what is wrong with the model's clean predictions there (one class, chance level)."""
+    return {lang: verdict for lang, r in summary["languages"].items()
+            if "clean_check" in r and (verdict := PredictorCheck.from_dict(r["clean_check"]).verdict())}
+
+
+def _not_learned(summary: dict) -> str:
+    """A title's warning when the model has not learned the task in some language."""
+    found = degenerate_languages(summary)
+    if not found:
+        return ""
+    return (f" \u2014 WARNING: the model has not learned the task in {', '.join(found)} (clean predictions one-class "
+            "or at chance): no degradation there is robustness")
+
+
 def _change(degradation: float) -> str:
     return f"{-100 * degradation + 0.0:+.1f}"  # + 0.0 turns -0.0 into 0.0
 
@@ -52,6 +68,7 @@ def overview(summary: dict, with_accuracy: bool = True) -> Rows:
     """Languages x label-preserving perturbations: perturbed accuracy (change from clean), and
     the number of examples where a perturbation could change fewer than all."""
     names = _run(summary, label_preserving=True)
+    flagged = degenerate_languages(summary)
     rows = []
     for lang, result in summary["languages"].items():
         row = [lang, str(result["n"]), _pct(result["clean_accuracy"])]
@@ -71,9 +88,13 @@ def overview(summary: dict, with_accuracy: bool = True) -> Rows:
         mean_row.append(f"{_pct(_mean([m['perturbed_accuracy'] for m in cells]))} ({change})"
                         if cells and with_accuracy else change)
     rows.append(mean_row)
+    header = ["language", "n", "clean", *names]
+    if flagged:  # a column saying which rows are a model that has learned nothing
+        header.append("warning")
+        rows = [row + [flagged.get(row[0], "")] for row in rows[:-1]] + [rows[-1] + [f"{len(flagged)} degenerate"]]
     what = ("accuracy under each perturbation (change from clean, points)" if with_accuracy
             else "change from clean accuracy under each perturbation (points)")
-    return (f"{summary['task']}: {what}", ["language", "n", "clean", *names], rows)
+    return (f"{summary['task']}: {what}{_not_learned(summary)}", header, rows)
 
 
 def per_perturbation(summary: dict) -> Rows:
@@ -89,7 +110,7 @@ def per_perturbation(summary: dict) -> Rows:
                      _pct(_mean([m["relative_degradation"] for m in cells])),
                      _pct(_mean([m["attack_success_rate"] for m in cells])),
                      _pct(_mean([m["words_changed"] for m in cells])), queries])
-    return (f"{summary['task']}: mean over the languages each perturbation ran in",
+    return (f"{summary['task']}: mean over the languages each perturbation ran in{_not_learned(summary)}",
             ["perturbation", "languages", "clean", "perturbed", "degradation", "relative %", "success %",
              "words changed %", "queries"], rows)
 

@@ -44,7 +44,8 @@ class StopRequests:
             signal.raise_signal(signum)
             return
         self.signum = signum
-        console.print(f"{signal.Signals(signum).name}: stopping after the current step, with a checkpoint",
+        console.print(f"{signal.Signals(signum).name}: stopping at the next training step or phase boundary, "
+                      "with a checkpoint (a second signal stops now)",
                       markup=False, highlight=False, soft_wrap=True)
 
     def raise_if_requested(self) -> None:

@@ -14,15 +14,18 @@ phase resumes at the first language without scores.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import shutil
+import time
 from pathlib import Path
 
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import DistributedDataParallelKwargs
 
 from xstilts import __version__
-from xstilts.config import ExperimentConfig, phase_tasks
+from xstilts.config import ExperimentConfig, phase_tasks, resolved_config
 from xstilts.config.plan import PhasePlan, RunPlan, plan_run
 from xstilts.console import console
 from xstilts.data.loading import forget_checked_examples
@@ -31,8 +34,9 @@ from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import build_model, check_max_length, load_model
+from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_length, is_saved_model, load_model
 from xstilts.models.sources import check_model_source
+from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training import run_folder
 from xstilts.training.interrupts import StopRequests
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
@@ -56,8 +60,8 @@ def check_run(plan: RunPlan) -> None:
     for tracker in cfg.log_with:
         if not _tracker_available(tracker):
             raise XstiltsError(f"log_with: {tracker} needs the '{tracker}' package; "
-                               f"pip install {tracker}, or remove it from log_with")
-    if _needs_pretrained_model(plan):
+                               f"pip install {_TRACKER_PACKAGES.get(tracker, tracker)}, or remove it from log_with")
+    if _needs_pretrained_model(plan) and not is_saved_model(Path(cfg.model)):  # a saved run's model loads as it was saved
         check_model_source(cfg.model, cfg.encoder_layers)
 
 
@@ -72,11 +76,8 @@ def _needs_pretrained_model(plan: RunPlan) -> bool:
     return False
 
 
-def resolved_config(cfg: ExperimentConfig) -> dict:
-    """The config as saved with a run, each phase's name and kind first for people reading it."""
-    data = json.loads(cfg.model_dump_json())
-    data["phases"] = [{"name": p["name"], "kind": p["kind"], **p} for p in data["phases"]]
-    return data
+# What to install for a tracker: wandb is pinned in the `trackers` extra.
+_TRACKER_PACKAGES = {"wandb": "'xstilts[trackers]'"}
 
 
 def _tracker_available(name: str) -> bool:
@@ -109,25 +110,34 @@ def run_plan(plan: RunPlan, force: bool = False) -> dict:
     """Run a checked plan (`check_config`): its phases in order, skipping finished ones,
     resuming the rest. One process at a time holds the run folder; SIGTERM and SIGINT stop
     training at the next step with a checkpoint (`Interrupted`)."""
-    with run_folder.locked(plan.run_dir), StopRequests() as stop:
+    # With several processes (DDP) the main one holds the folder and prepares it.
+    main = PartialState().is_main_process
+    with run_folder.locked(plan.run_dir) if main else contextlib.nullcontext(), StopRequests() as stop:
         return _run_phases(plan, force, stop)
 
 
 def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
     cfg, run_dir = plan.config, plan.run_dir
+    started, started_at, commit = time.monotonic(), now(), source_commit()  # the code as it starts
     resolved = resolved_config(cfg)
-    run_folder.prepare(run_dir, resolved, force)
+    if PartialState().is_main_process:
+        run_folder.prepare(run_dir, resolved, force)
+    PartialState().wait_for_everyone()
     run_folder.check_inside(run_dir, [phase.dir for phase in plan.phases])
     accelerator = make_accelerator(cfg, run_dir)
     recorded = run_folder.bind(run_dir, resolved)  # binding from here on: the first phase starts
     if cfg.log_with:
-        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model})
+        # wandb writes its run files (online or WANDB_MODE=offline) in the run's folder, not the cwd.
+        accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model},
+                                  init_kwargs={"wandb": {"dir": str(run_dir)}})
     model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
     results: dict[str, dict] = {}
     ran = False
+    skipped: list[str] = []
     for phase in plan.phases:
         if (phase.dir / DONE).is_file():
             console.print(f"[green]phase '{phase.name}' already done, skipped")
+            skipped.append(phase.name)
             results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
         elif phase.training:
             console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
@@ -150,14 +160,39 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
         "config": recorded,
         "task_versions": plan.task_versions,
         "phases": results,
+        # What a published table names: this invocation's code, command, machine and time (the
+        # wall time covers only the phases it ran, not those done before, listed in skipped_phases).
+        "provenance": {"commit": commit, "command": command_line(), "machine": machine(),
+                       "started": started_at, "finished": now(), "wall_seconds": round(time.monotonic() - started, 1),
+                       "skipped_phases": skipped},
     }
     # A finished run's files stay as they are: a rerun that ran nothing rewrites none of them.
     if accelerator.is_main_process and (ran or not (run_dir / "metrics.json").is_file()):
         write_json_atomic(run_dir / "metrics.json", summary)
         write_json_atomic(run_dir / "curves.json", run_curves(results))
         write_text_atomic(run_dir / "summary.md", render_summary(summary))
+    if accelerator.is_main_process:
+        _remove_unkept_models(plan)
     forget_checked_examples()
     return summary
+
+
+def _remove_unkept_models(plan: RunPlan) -> None:
+    """Remove the models of a finished run that `keep_models` / a phase's `keep_model` let go,
+    leaving a note that says so for the commands that look for them."""
+    trained = [phase for phase in plan.phases if phase.training]
+    for phase in trained:
+        policy = plan.config.keep_models
+        keep = phase.config.keep_model
+        if keep is None:
+            keep = policy == "all" or (policy == "final" and phase is trained[-1])
+        model_dir = phase.dir / "model"
+        if keep or not model_dir.is_dir():
+            continue
+        setting = f"{phase.where}.keep_model: false" if phase.config.keep_model is False else f"keep_models: {policy}"
+        write_text_atomic(phase.dir / MODEL_NOT_KEPT, f"model not kept ({setting} in {plan.run_dir / 'config.yaml'}); "
+                                                     "rerun with keep_models: all (and --force) to keep it\n")
+        shutil.rmtree(model_dir)
 
 
 def run_curves(results: dict[str, dict]) -> list[dict]:

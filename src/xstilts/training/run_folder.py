@@ -19,23 +19,35 @@ from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
+from pydantic import ValidationError
 
 from xstilts import __version__
+from xstilts.config import ExperimentConfig, resolved_config
 from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_text_atomic
 
 CONFIG_FILE = "config.yaml"
 MARKER_FILE = ".xstilts-run"
 LOCK_FILE = ".xstilts.lock"
+# What an executor keeps in a run folder it starts (the run's status record and each attempt's
+# log): they neither make a folder a run nor keep it from being one, and --force keeps them.
+RUN_RECORD = "grid-run.json"
+LOGS_DIR = "logs"
+_BESIDE_THE_RUN = {LOCK_FILE, RUN_RECORD, LOGS_DIR}
 
 # Config keys that may differ between a run and its resumption: where the runs and the data
-# folder are (the same data under another path). Everything else, `data.bad_rows` included,
-# is part of the results.
-_RESUME_NEUTRAL = {"output_dir": None, "data": {"dir": None}}
+# folder are (the same data under another path) and which models are kept on disk. Everything
+# else, `data.bad_rows` included, is part of the results.
+_RESUME_NEUTRAL = {"output_dir": None, "data": {"dir": None}, "keep_models": None}
 
 
 def comparable(config: dict) -> dict:
-    """The config without the keys a resumption may spell differently."""
+    """The config as today's schema reads it (a key added since the run was made takes its
+    default, which is what the run used), without the keys a resumption may spell differently."""
+    try:
+        config = resolved_config(ExperimentConfig.model_validate(config))
+    except ValidationError:
+        pass  # a config today's schema refuses is compared as it was written, and differs
     def without(values: dict, neutral: dict) -> dict:
         return {k: (without(v, neutral[k]) if isinstance(neutral.get(k), dict) and isinstance(v, dict) else v)
                 for k, v in values.items() if not (k in neutral and neutral[k] is None)}
@@ -90,7 +102,7 @@ def recorded_config(run_dir: Path) -> dict | None:
 def prepare(run_dir: Path, resolved: dict, force: bool) -> None:
     """Check that `run_dir` may hold this run, emptying it first with `force`: a folder that is
     not an xstilts run is never used nor deleted, and a run of another config is refused."""
-    entries = sorted(p for p in run_dir.iterdir() if p.name != LOCK_FILE) if run_dir.is_dir() else []
+    entries = sorted(p for p in run_dir.iterdir() if p.name not in _BESIDE_THE_RUN) if run_dir.is_dir() else []
     saved = recorded_config(run_dir) if entries else None
     # A run folder of an older xstilts has no marker; its config, identical to this one, identifies it.
     is_run = (run_dir / MARKER_FILE).is_file() or (saved is not None and comparable(saved) == comparable(resolved))
@@ -106,8 +118,8 @@ def prepare(run_dir: Path, resolved: dict, force: bool) -> None:
                 entry.unlink()
         return
     if saved is not None and comparable(saved) != comparable(resolved):
-        differ = sorted(k for k in set(saved) | set(resolved)
-                        if comparable({k: saved.get(k)}) != comparable({k: resolved.get(k)}))
+        before, now = comparable(saved), comparable(resolved)
+        differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         raise XstiltsError(f"{run_dir} holds a run with a different config (differs at: {', '.join(differ)}); "
                            "pass --force to start it over, or give the run another name")
 

@@ -45,7 +45,9 @@ from xstilts.formats import Collator, get_format
 from xstilts.formats.features import encode_cached, encode_sentences_cached
 from xstilts.io import replace_dir_atomic, staging_dir_for, write_json_atomic, write_text_atomic
 from xstilts.metrics import mean
+from xstilts.models.lora import with_lora
 from xstilts.models.multitask import build_model, check_max_length, load_model, save_model
+from xstilts.tasks.spec import TaskSpec
 from xstilts.training.curves import TransferCurve
 from xstilts.training.interrupts import StopRequests
 from xstilts.training.objectives import TrainingModule, masked_lm_head
@@ -54,6 +56,14 @@ from xstilts.training.samplers import BatchStream, build_task_sampler
 from xstilts.training.task_data import load_training_task, read_unlabeled_text
 
 DONE = "DONE"
+
+
+def dev_line(step: int, scores: list[tuple[TaskSpec, float]], dev: float, best: float, best_step: int) -> str:
+    """The log line of one dev evaluation: each task's first metric, their mean, the best so far."""
+    parts = ", ".join(f"{spec.name} {spec.metrics[0].name} {score:.4f}" for spec, score in scores)
+    mean_part = f"; mean {dev:.4f}" if len(scores) > 1 else ""
+    best_part = "new best" if best_step == step else f"best {best:.4f} at step {best_step}"
+    return f"dev at step {step}: {parts}{mean_part} ({best_part})"
 
 
 @dataclass
@@ -125,6 +135,10 @@ class TrainPhaseRunner:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
         elif cfg.sparse_embedding_updates:
             use_sparse_embedding_gradients(model.encoder)
+        if cfg.peft:
+            lora = cfg.peft
+            model.encoder = with_lora(model.encoder, lora.r, lora.alpha, lora.dropout, lora.target_modules,
+                                      f"{self.where}.peft")
 
         # Encoded as the trained task's format (its training task shares it: xnli <- mnli).
         self.features = [encode_cached(t.examples, self.tokenizer, t.spec, exp.max_length) for t in self.tasks]
@@ -321,6 +335,8 @@ class TrainPhaseRunner:
             state.evals_since_best += 1
             if self.cfg.patience is not None and state.evals_since_best >= self.cfg.patience:
                 state.stopped_early = True
+        console.print(dev_line(state.optimizer_steps, [(s.spec, scores[s.spec.name]) for s in self.dev_sets],
+                               dev, state.best_dev, state.best_step), highlight=False)
 
     def _score_curve(self) -> None:
         with self.accelerator.autocast():
@@ -396,6 +412,11 @@ class TrainPhaseRunner:
             "train_examples_per_second": round(state.examples_seen / max(state.seconds, 1e-9), 2),
             "transfer_curve": state.transfer_curve,
         }
+        if self.cfg.peft:
+            adapter = self.model_dir / "adapter"
+            metrics["peft"] = {**self.cfg.peft.model_dump(), "trainable_encoder_parameters": sum(
+                p.numel() for p in self.model.encoder.parameters() if p.requires_grad),
+                "adapter_bytes": sum(f.stat().st_size for f in adapter.iterdir())}
         if self.cfg.mlm:
             metrics["mlm"] = {"sentences": len(self.mlm_features), "batches": state.mlm_batches,
                               "head": "initialised" if self.mlm_head_initialised else "pretrained"}

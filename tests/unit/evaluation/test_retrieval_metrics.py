@@ -7,17 +7,8 @@ import pytest
 import torch
 
 from xstilts.metrics import METRICS
-from xstilts.metrics.retrieval import (
-    average_precision_at_k,
-    best_threshold,
-    extract,
-    map_at_k,
-    mine_candidates,
-    nearest,
-    pair_scores,
-    search,
-    top_k,
-)
+from xstilts.metrics.retrieval import average_precision_at_k, best_threshold, extract, map_at_k, pair_scores
+from xstilts.metrics.search import mine_candidates, nearest, search, top_k
 
 
 def unit(*rows):
@@ -39,7 +30,7 @@ def test_top_k_orders_ties_by_index_and_keeps_the_lowest_indices_at_the_cut():
 def test_search_in_blocks_matches_one_block(monkeypatch):
     queries, keys = torch.randn(7, 4), torch.randn(5, 4)
     whole = search(queries, keys, 3)
-    monkeypatch.setattr("xstilts.metrics.retrieval._BLOCK_CELLS", 10)  # two queries per block
+    monkeypatch.setattr("xstilts.metrics.search._BLOCK_CELLS", 10)  # two queries per block
     blocked = search(queries, keys, 3)
     assert torch.equal(whole[1], blocked[1]) and torch.allclose(whole[0], blocked[0])
 

@@ -284,12 +284,12 @@ def test_train_on_english_and_tag_german_zero_shot(tmp_path, tiny_model_dir, mon
 
 
 def test_tasks_listing_says_ccg_has_no_hub_copy(monkeypatch):
-    from xstilts import cli
+    from xstilts.cli.task_table import tasks
     from xstilts.console import results_console
 
     monkeypatch.setattr(results_console, "width", 400)
     with results_console.capture() as captured:
-        cli.tasks()
+        tasks(wide=True)
     ccg_row = next(line for line in captured.get().splitlines() if line.startswith("│ ccg "))
     assert "ids 0..1362 (named by the data)" in ccg_row and "local:ccg/ccg.{split}" in ccg_row
     assert "note: no Hub copy (CCGbank is licensed by the LDC)" in captured.get()

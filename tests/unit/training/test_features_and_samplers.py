@@ -97,7 +97,7 @@ def test_tokenized_features_are_cached_by_content(tiny_model_dir, tmp_path, monk
 
 
 def test_cached_multiple_choice_features_come_back_unchanged(tiny_model_dir, tmp_path, monkeypatch):
-    # Features of several sequences take the cache's other storage path.
+    # Features of several sequences per input (one per choice) are stored two levels deep.
     from transformers import AutoTokenizer
 
     from xstilts.formats import features as features_module

@@ -65,14 +65,20 @@ def test_force_starts_a_run_over(tmp_path, tiny_model_dir, tiny_data_dir):
 
 @pytest.mark.parametrize("key", ["name", "phases.0.name"])
 @pytest.mark.parametrize("value", ["../x", "/tmp/elsewhere", "a/b", ".hidden"])
-def test_names_that_are_paths_are_refused_by_validate(tmp_path, key, value):
+def test_names_that_are_paths_are_refused(tmp_path, key, value):
     run_name, phase_name = (value, "t") if key == "name" else ("c", value)
     config = write_config(tmp_path / "c.yaml", f"name: '{run_name}'\nphases: [{{name: '{phase_name}', task: xnli}}]\n")
+    with pytest.raises(XstiltsError, match=f"c.yaml: {key}: .*'{value}' is not a plain name"):
+        load_config(config)
+
+
+def test_validate_refuses_a_path_as_a_phase_name_in_one_line(tmp_path):
+    config = write_config(tmp_path / "c.yaml", "name: c\nphases: [{name: ../x, task: xnli}]\n")
     result = subprocess.run([sys.executable, "-m", "xstilts.cli", "validate", str(config)],
                             capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert f"c.yaml: {key}: " in line and f"'{value}' is not a plain name" in line, line
+    assert line.startswith("error: ") and "c.yaml: phases.0.name: " in line and "'../x' is not a plain name" in line
 
 
 def test_variant_names_that_are_paths_are_refused(tmp_path):

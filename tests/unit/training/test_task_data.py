@@ -9,7 +9,7 @@ import pytest
 from xstilts.config import MaskedLMConfig, TaskEntry
 from xstilts.config.plan import check_task_files, task_plan
 from xstilts.data.loading import DataSettings, translated_spec
-from xstilts.data.registry import get_task
+from xstilts.data.registry import builtin_registry, get_task
 from xstilts.errors import XstiltsError
 from xstilts.training.task_data import load_training_task, read_unlabeled_text
 
@@ -38,12 +38,13 @@ def test_translate_train_alone_or_mixed_with_english(tmp_path, tiny_data_dir):
     translated = _translated_mnli(tmp_path / "translated", german)
     # xnli trains on mnli: its translated data is mnli's, in mnli's layout.
     alone = load_training_task(task_plan(TaskEntry(task="xnli", train_languages=["de"], translated_dir=translated),
-                                         data, "phases.0"), data, seed=1, dev_max_examples=None)
+                                         data, "phases.0", builtin_registry()), data, seed=1, dev_max_examples=None)
     assert [ex.texts for ex in alone.examples] == [(a, b) for a, b, _ in german]
     assert alone.languages == ["de"] and alone.train_spec.name == "mnli"
     assert len(alone.dev_examples) == 6  # English dev all the same
     mixed = load_training_task(task_plan(TaskEntry(task="mnli", train_languages=["en", "de"], translated_dir=translated,
-                                                   max_examples=10), data, "phases.0"), data, seed=1, dev_max_examples=0)
+                                                   max_examples=10), data, "phases.0", builtin_registry()),
+                               data, seed=1, dev_max_examples=0)
     assert len(mixed.examples) == 10 and mixed.dev_examples == []
     assert [r.origin.rsplit("/", 1)[1] for r in mixed.reports] == ["train.json", "train-de.json"]
 
@@ -53,10 +54,11 @@ def test_translated_language_needs_its_folder_and_file(tmp_path, tiny_data_dir):
     with pytest.raises(XstiltsError, match=r"phases.2.tasks.1.train_languages: 'de' is not task 'mnli''s own "
                                            r"training language \(en\); give translated_dir, a folder with "
                                            r"mnli/train-de.json"):
-        check_task_files(task_plan(TaskEntry(task="mnli", train_languages=["de"]), data, "phases.2.tasks.1"))
+        check_task_files(task_plan(TaskEntry(task="mnli", train_languages=["de"]), data, "phases.2.tasks.1",
+                                   builtin_registry()))
     with pytest.raises(XstiltsError, match=r"missing data file .*empty/mnli/train-sw.json"):
         check_task_files(task_plan(TaskEntry(task="mnli", train_languages=["sw"], translated_dir=tmp_path / "empty"),
-                                   data, "phases.0"))
+                                   data, "phases.0", builtin_registry()))
 
 
 def test_unlabeled_text_from_tsv_columns_jsonl_fields_and_text_files(tmp_path):

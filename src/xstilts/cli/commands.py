@@ -1,9 +1,8 @@
-"""The command line: a thin layer over config loading, the pipeline and evaluation."""
+"""The commands that train, evaluate and analyse (they load torch); see `__init__.py`."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,34 +11,43 @@ import typer
 from accelerate import Accelerator
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, rich_table
+from xstilts.analysis.compare import budget_note, compare_runs, comparison_markdown, degenerate_notes, rich_table
 from xstilts.analysis.report import ReportOptions, build_report
-from xstilts.config import EvaluatePhase, data_dir_from, describe_validation_error, plan_experiments
+from xstilts.analysis.runs import resolve_run_dirs
+from xstilts.cli.grid import grid_app
+from xstilts.cli.options import DataDir, TaskDirs
+from xstilts.cli.results import DEFAULT_STORE, results
+from xstilts.config import EvaluatePhase, ExperimentConfig, data_dir_from, describe_validation_error, plan_experiments
 from xstilts.config.loading import eval_settings
 from xstilts.console import console, results_console
 from xstilts.data.loading import DataSettings
-from xstilts.data.registry import get_task, registry, resolve_languages
+from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.evaluation.benchmark_score import score_submission, scores_table
 from xstilts.evaluation.summary import language_table
 from xstilts.evaluation.zero_shot import evaluate_languages
-from xstilts.io import DISK_FULL, disk_full, write_json_atomic, write_text_atomic
+from xstilts.export import export_model
+from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.multitask import check_max_length, load_model, position_limit
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack, run_config
+from xstilts.robustness.perturbations import WordBudgetPerturbation
 from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
+from xstilts.robustness.search import GreedyAttack
+from xstilts.studies.commands import study_app
 from xstilts.training.interrupts import Interrupted
 from xstilts.training.pipeline import check_run, run_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="English intermediate-task training and zero-shot cross-lingual transfer.")
+app.add_typer(study_app, name="study")
 
+app.add_typer(grid_app, name="grid")
+app.command()(results)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout "
-                    "(<task>/<split>-<lang>.<ext>); defaults to $XSTILTS_DATA_DIR.")]
+StoreOption = Annotated[Path, typer.Option("--store", help="The results store that store:RUN arguments name.")]
 
 
 @app.command()
@@ -50,12 +58,13 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Discard an existing run of this name and start over.")] = False,
     bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted); "
                                                   "sets the config's data.bad_rows.")] = None,
+    task_dir: TaskDirs = [],
 ) -> None:
     """Run an experiment: its phases in order, skipping finished ones, resuming the rest. A
     study file (variants) or a permuted curriculum stands for several runs, run in turn."""
 
     overrides = [*set_, f"data.bad_rows={_bad_rows_option(bad_rows)}"] if bad_rows is not None else set_
-    plans = plan_experiments(config, overrides, data_dir)
+    plans = plan_experiments(config, overrides, data_dir, task_dir)
     for plan in plans:  # every file, model and tracker of every run is checked before the first one starts
         check_run(plan)
     for number, plan in enumerate(plans, start=1):
@@ -76,38 +85,16 @@ def run(
 @app.command()
 def validate(
     configs: Annotated[list[Path], typer.Argument(help="Experiment YAML files or folders (searched recursively).")],
+    task_dir: TaskDirs = [],
 ) -> None:
     """Check experiment configs (keys, types, tasks, languages) without running anything."""
 
     files = [f for c in configs for f in (sorted(c.rglob("*.yaml")) if c.is_dir() else [c])]
     for file in files:
         # Data files are checked at run time: validation must not depend on --data-dir.
-        plans = plan_experiments(file)
+        plans = plan_experiments(file, task_dirs=task_dir)
         runs = f" ({len(plans)} runs: {', '.join(p.config.name for p in plans)})" if len(plans) > 1 else ""
         console.print(f"[green]ok[/green] {file}{runs}")
-
-
-@app.command()
-def tasks() -> None:
-    """List the registered tasks: format, labels, languages, training data, sources."""
-
-    table = Table(title="xstilts tasks")
-    for column in ("task", "format", "labels", "languages", "trained on", "head", "sources"):
-        table.add_column(column, overflow="fold")
-    for spec in sorted(registry().values(), key=lambda s: s.name):
-        sources = []
-        for s in spec.sources:
-            if s.kind == "hub":
-                sources.append(f"hub:{s.dataset}" + (f" ({s.config})" if s.config else ""))
-            else:
-                sources.append(f"{s.kind}:{s.file}")
-        if spec.note:
-            sources.append(f"note: {spec.note}")
-        labels = f"ids 0..{spec.label_count - 1} (named by the data)" if spec.label_count else ", ".join(spec.labels)
-        table.add_row(spec.name, spec.format, labels,
-                      f"{len(spec.languages)}: {' '.join(spec.languages)}",
-                      f"{spec.train_task or spec.name} ({spec.train_language})", spec.head, "\n".join(sources))
-    results_console.print(table)
 
 
 @app.command("eval")
@@ -118,12 +105,16 @@ def eval_(
     split: Annotated[str, typer.Option("--split", help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     max_examples: Annotated[int | None, typer.Option(help="Score a seeded subset per language.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per input. Default: the run's (runs/<run>/config.yaml), "
-                                                        "else 128, within the model's position limit.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the subset. Default: the run's, else 42.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per input; longer inputs are truncated. Default: the "
+                                                        "run's (runs/<run>/config.yaml), else "
+                                                        f"{ExperimentConfig.model_fields['max_length'].default}, "
+                                                        "within the model's position limit.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the --max-examples subset. Default: the run's, else "
+                                                  f"{ExperimentConfig.model_fields['seed'].default}.")] = None,
     bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted). "
                                                       "Default: the run's, else fail.")] = None,
     out: Annotated[Path | None, typer.Option(help="Where predictions go (default: beside the model).")] = None,
+    task_dir: TaskDirs = [],
 ) -> None:
     """Evaluate a saved model zero-shot on the languages of a task. A model of a run
     (runs/<run>/<phase>/model) is encoded and scored with the run's own settings unless overridden."""
@@ -137,7 +128,7 @@ def eval_(
                             max_examples=max_examples, layer=settings.layer)
     except ValidationError as exc:
         raise XstiltsError(describe_validation_error(exc, "xstilts eval")) from None
-    spec = _task_option(task)
+    spec = _task_option(load_registry(task_dir, "--task-dir"), task)
     langs = resolve_languages(spec, cfg.languages, "--languages")
     console.print(f"settings: {settings.origin}", markup=False, highlight=False, soft_wrap=True)
     model, tokenizer = load_model(checkpoint)
@@ -161,18 +152,19 @@ def eval_(
 
 @app.command()
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>); list baselines first: "
-                                                   "comparisons are later run minus earlier run.")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (runs/<name>), or store:RUN_ID; list "
+                                                   "baselines first: comparisons are later run minus earlier run.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for report.html, report.md and figures/.")],
     phase: Annotated[str | None, typer.Option(help="Evaluate phase to analyse (default: each run's last "
                                                  "one with several languages).")] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples of the test examples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutation tests.")] = 0,
+    store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Report zero-shot scores against typological distance (URIEL) from the training language:
     per-language table, robustness slopes, comparisons of runs, figures; one self-contained HTML page."""
 
-    page = build_report(run_dirs, out, ReportOptions(phase=phase, n_boot=bootstrap, seed=seed))
+    page = build_report(resolve_run_dirs(run_dirs, store), out, ReportOptions(phase=phase, n_boot=bootstrap, seed=seed))
     console.print(f"report in {page} (markdown: {page.with_suffix('.md')})")
 
 
@@ -186,9 +178,9 @@ def attack(
                              "char-noise, word-order, surface-noise, unicode-variants, entity-swap, code-switch, "
                              "code-switch-adversarial, textfooler, checklist-negation.")] = "all",
     strength: Annotated[float | None, typer.Option(help="Fraction of an example's words each perturbation "
-                                                      "touches (default 0.15).")] = None,
+                        f"touches (default {WordBudgetPerturbation.model_fields['strength'].default}).")] = None,
     query_budget: Annotated[int | None, typer.Option(help="Model queries per example for the attacks "
-                                                        "(default 60).")] = None,
+                            f"(default {GreedyAttack.model_fields['query_budget'].default}).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="A perturbation option: name.option=value, e.g. "
                                             "textfooler.neighbours=10 (repeatable).")] = [],
     max_examples: Annotated[int | None, typer.Option(help="A seeded subset per language.")] = None,
@@ -200,7 +192,7 @@ def attack(
     split: Annotated[str, typer.Option(help="dev or test.")] = "dev",
     data_dir: DataDir = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the subset and the perturbations (default: the run's).")] = None,
-    batch_size: int = 64,
+    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
     bad_rows: Annotated[str | None, typer.Option(help="fail or skip (skipped rows are counted); default: "
                                                   "the run's data.bad_rows.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN_DIR/attack/<task>, "
@@ -228,7 +220,7 @@ def attack(
         chosen = build_perturbations(perturbations, set_, {"seed": seed, "strength": strength,
                                                            "query_budget": query_budget})
     data_dir = data_dir_from(data_dir, (config.get("data") or {}).get("dir"))
-    spec = _task_option(task)
+    spec = _task_option(load_registry(config.get("task_dirs") or []), task)
     options = AttackOptions(spec=spec, languages=resolve_languages(spec, parse_languages(languages), "--languages"),
                             perturbations=chosen, split=split,  # type: ignore[arg-type]
                             max_examples=max_examples, seed=seed, max_length=config.get("max_length", 128),
@@ -247,21 +239,24 @@ def attack(
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Finished runs (runs/<name>), the baseline first; runs "
+    run_dirs: Annotated[list[Path], typer.Argument(help="Finished runs (runs/<name> or store:RUN_ID), the baseline first; runs "
                                                    "whose configs differ only in seed count as seeds of one setting.")],
     out: Annotated[Path | None, typer.Option("--out", help="Also write the table as markdown to this file.")] = None,
     phase: Annotated[str | None, typer.Option(help="Evaluate phase to compare (default: each run's last one "
                                                  "with several languages).")] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples (one seed per setting).")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Zero-shot accuracy per language and on average for runs that differ in one thing (e.g. the
     curriculum), with each setting's difference from the first and its 95% CI: across seeds
     when there are several, a paired bootstrap over examples when there is one."""
 
-    comparison = compare_runs(run_dirs, phase, bootstrap, seed)
+    comparison = compare_runs(resolve_run_dirs(run_dirs, store), phase, bootstrap, seed)
     results_console.print(rich_table(comparison))
     results_console.print(budget_note(comparison))
+    for note in degenerate_notes(comparison.groups):
+        results_console.print(f"[bold red]{note}")
     if out is not None:
         write_text_atomic(out, comparison_markdown(comparison))
         console.print(f"markdown in {out}")
@@ -306,27 +301,23 @@ def _bad_rows_option(value: str) -> str:
     return value
 
 
-def _task_option(name: str):
+def _task_option(tasks: TaskRegistry, name: str):
     try:
-        return get_task(name)
+        return tasks.get(name)
     except XstiltsError as exc:
         raise XstiltsError(f"--task: {exc}") from None
 
 
-def main() -> None:
-    try:
-        app()
-    except XstiltsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as exc:
-        # A full disk (or quota) in a write that no xstilts helper made, e.g. a model's weights
-        # saved by transformers: the file is named when the OS names it.
-        if exc.errno not in DISK_FULL:
-            raise
-        print(f"error: {disk_full(exc.filename, exc)}", file=sys.stderr)
-        sys.exit(2)
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A trained phase (runs/<run>/<phase>) or its model/ folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the transformers model, tokenizer and README.md.")],
+    head: Annotated[str | None, typer.Option(help="The head to export (default: the model's only one).")] = None,
+    push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", help="Also upload the folder to this Hub "
+                                                    "repository (user/name; needs a token).")] = None,
+) -> None:
+    """Export a trained model as a standard transformers folder (AutoModelForSequenceClassification
+    or ...ForTokenClassification) that predicts what xstilts predicts, with a model card."""
 
-
-if __name__ == "__main__":
-    main()
+    folder = export_model(model, out, head, push_to_hub)
+    console.print(f"exported to {folder}" + (f" and pushed to {push_to_hub}" if push_to_hub else ""))

@@ -1,0 +1,1 @@
+"""Running a grid's runs: one interface, local processes, Ray or Slurm."""

@@ -1,0 +1,65 @@
+"""`xstilts study run|verify STUDY`: the `study` sub-app of the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from xstilts.console import console, results_console, table
+from xstilts.studies.plan import plan_study
+from xstilts.studies.report import build_study_report, claims_table
+from xstilts.studies.runner import run_study
+from xstilts.studies.verify import verify_study
+
+study_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                        help="Research questions and claims, verified against runs.")
+
+Setup = Annotated[str | None, typer.Option("--setup", help="The study's setup (e.g. offline, gpu); default: its first.")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Local data in XTREME layout; defaults to "
+                                              "$XSTILTS_DATA_DIR.")]
+Overrides = Annotated[list[str], typer.Option("--set", help="Override a key of every run's config: key.sub=value.")]
+
+
+@study_app.command("run")
+def run(
+    study: Annotated[Path, typer.Argument(help="Study YAML file (studies/<name>.yaml).")],
+    setup: Setup = None,
+    data_dir: DataDir = None,
+    set_: Overrides = [],
+) -> None:
+    """Run or resume every run the study's setup needs (finished runs and phases are skipped;
+    runs with identical resolved configs run once), then its attacks."""
+    run_study(plan_study(study, setup, data_dir, set_))
+
+
+@study_app.command("verify")
+def verify(
+    study: Annotated[Path, typer.Argument(help="Study YAML file (studies/<name>.yaml).")],
+    setup: Setup = None,
+    data_dir: DataDir = None,
+    set_: Overrides = [],
+    out: Annotated[Path | None, typer.Option("--out", help="Write report.html, report.md, figures/ and "
+                                             "verdicts.json here.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap replicates.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Every claim: the observed effect with a 95% CI (bootstrap over examples and seeds), a
+    verdict (supported, contradicted, inconclusive, untestable-here) and its confidence."""
+    verification = verify_study(plan_study(study, setup, data_dir, set_), bootstrap, seed)
+    claims = claims_table(verification)
+    shown = [claims.columns.index(c) for c in ("claim", "expected", "verdict", "effect [95% CI]", "unit", "confidence")]
+    # A pipe or file has no width to fit (rich assumes 80 columns there): print the table whole.
+    printer = results_console if results_console.is_terminal else Console(width=max(results_console.width, 160))
+    printer.print(table(f"study {verification.plan.study.name} ({verification.plan.setup_name})",
+                        [claims.columns[i] for i in shown], [[row[i] for i in shown] for row in claims.rows]))
+    for result in verification.results:
+        if result.too_small:
+            console.print(f"{result.claim.id}: {result.too_small}")
+        if result.effect is None:
+            console.print(f"{result.claim.id}: untestable here: {result.reason}")
+    if out is not None:
+        page = build_study_report(verification, out)
+        console.print(f"report in {page} (markdown: {page.with_suffix('.md')}; verdicts: {out / 'verdicts.json'})")

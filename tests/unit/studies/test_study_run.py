@@ -1,0 +1,103 @@
+"""End to end on the tiny model: `xstilts study run` makes a 2-run study's runs (a rerun skips
+them), `xstilts study verify` gives every claim a verdict and writes the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from xstilts.cli.commands import app
+from xstilts.errors import XstiltsError
+from xstilts.studies.plan import plan_study
+from xstilts.studies.runner import run_study
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+STUDY = """
+name: tiny-study
+title: Does SST-2 intermediate training help tiny NLI?
+question: Does an English sentiment phase before NLI training change zero-shot NLI?
+references: {{demo: "A demo reference."}}
+setups:
+  offline:
+    description: the tiny random encoder on tiny files
+    attacks: [{{task: xnli, languages: [en, de], perturbations: [char-noise], runs: {{levels: {{intermediate: sst2}}}}}}]
+    grid:
+      base:
+        name: tiny
+        model: {model}
+        seed: 7
+        max_length: 32
+        output_dir: {runs}
+        data: {{dir: {data}}}
+        phases:
+          - &target {{name: target, task: xnli, epochs: 1, batch_size: 4, lr: 1.0e-3}}
+          - &zero_shot {{name: zero-shot, kind: evaluate, task: xnli, languages: [en, de]}}
+      axes:
+        intermediate:  # YAML anchors keep the levels' phases identical but for the intermediate one
+          none: {{}}
+          sst2:
+            phases: [{{name: intermediate, task: sst2, epochs: 1, batch_size: 2, lr: 1.0e-3}}, *target, *zero_shot]
+claims:
+  - id: sst2-helps
+    type: difference
+    statement: SST-2 intermediate training improves zero-shot NLI
+    source: {{reference: demo}}
+    a: {{levels: {{intermediate: sst2}}}}
+    b: {{levels: {{intermediate: none}}}}
+    measure: {{task: xnli, languages: [de]}}
+    expect: {{direction: increase}}
+  - id: english-too
+    type: ranking
+    statement: SST-2 then NLI beats NLI alone in English
+    source: {{reference: demo}}
+    order: [{{levels: {{intermediate: sst2}}}}, {{levels: {{intermediate: none}}}}]
+    measure: {{task: xnli, languages: [en]}}
+  - id: noise-hurts
+    type: degradation
+    statement: Character noise lowers accuracy after SST-2
+    source: {{reference: demo}}
+    a: {{levels: {{intermediate: sst2}}}}
+    task: xnli
+    perturbations: [char-noise]
+    expect: {{direction: increase}}
+"""
+def _cli(*args: str):
+    """The command line in this process (a new one would spend most of the test importing torch)."""
+    return CliRunner().invoke(app, ["study", *args], env={"COLUMNS": "200"})
+
+
+def test_attack_data_is_checked_before_any_run(tmp_path, tiny_model_dir, tiny_data_dir):
+    study = tmp_path / "tiny-study.yaml"
+    study.write_text(STUDY.format(model=tiny_model_dir, runs=tmp_path / "runs", data=tiny_data_dir)
+                     .replace("languages: [en, de], perturbations", "perturbations"), encoding="utf-8")
+    with pytest.raises(XstiltsError, match=r"setups\.offline\.attacks\.0 \(tiny-sst2\): missing data file .*dev-ar\.tsv"):
+        run_study(plan_study(study))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
+    study = tmp_path / "tiny-study.yaml"
+    study.write_text(STUDY.format(model=tiny_model_dir, runs=tmp_path / "runs", data=tiny_data_dir), encoding="utf-8")
+    result = _cli("run", str(study))
+    assert result.exit_code == 0, result.output
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["tiny-none", "tiny-sst2"]
+    # The setup's attack ran on the runs it selects only.
+    assert (runs / "tiny-sst2" / "attack" / "xnli" / "results.json").is_file()
+    assert not (runs / "tiny-none" / "attack").exists()
+    model = runs / "tiny-sst2" / "target" / "model" / "heads.safetensors"
+    before = model.stat().st_mtime_ns
+    run_study(plan_study(study))  # finished: every phase is skipped
+    assert model.stat().st_mtime_ns == before
+
+    result = _cli("verify", str(study), "--out", str(tmp_path / "report"), "--bootstrap", "200")
+    assert result.exit_code == 0, result.output
+    assert "sst2-helps" in result.output
+    verdicts = json.loads((tmp_path / "report" / "verdicts.json").read_text(encoding="utf-8"))
+    assert [c["verdict"] in ("supported", "contradicted", "inconclusive") for c in verdicts["claims"]] == [True] * 3
+    assert all(c["ci"][0] <= c["effect"] <= c["ci"][1] for c in verdicts["claims"])
+    assert Path(tmp_path / "report" / "report.html").is_file()

@@ -1,0 +1,82 @@
+"""scripts/results.py: published tables regenerate from finished runs of the shipped configs,
+each with the commit, command, machine and date its run recorded."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiment_files import experiment_config
+from xstilts.config import load_config
+from xstilts.errors import XstiltsError
+from xstilts.training.pipeline import run_experiment
+
+REPO = Path(__file__).resolve().parents[2]
+PHASES = """\
+  - {name: target, task: xnli, epochs: 1, batch_size: 4, lr: 1.0e-3, dev_max_examples: 0}
+  - {name: zero-shot, kind: evaluate, task: xnli, languages: [en, de]}
+"""
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("results_script", REPO / "scripts" / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_published(tmp_path_factory, tiny_model_dir, tiny_data_writer):
+    root = tmp_path_factory.mktemp("results")
+    data = tiny_data_writer(root / "data")
+    config = experiment_config(root, "tiny", tiny_model_dir, data, PHASES)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XSTILTS_CACHE", str(root / "cache"))
+        summary = run_experiment(load_config(config))
+    return root, config, summary
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_tables_carry_the_numbers_and_what_made_them(tiny_published, monkeypatch):
+    root, config, summary = tiny_published
+    results = _script()
+    monkeypatch.setattr(results, "PUBLISHED", (results.Published("tiny", str(config), "Tiny", ("A note.",)),))
+    out = root / "docs" / "results.md"
+    assert results.main(["--runs", str(root / "runs"), "--out", str(out)]) == 0
+    markdown = out.read_text()
+    de = summary["phases"]["zero-shot"]["languages"]["de"]
+    assert f"| accuracy | {100 * summary['phases']['zero-shot']['languages']['en']['accuracy']:.1f} | " \
+           f"{100 * de['accuracy']:.1f} |" in markdown
+    made = summary["provenance"]
+    assert made["machine"]["cores"] == os.cpu_count() and made["wall_seconds"] > 0
+    assert f"- commit: `{made['commit']}`" in markdown and f"{os.cpu_count()} cores" in markdown
+    assert f"command: `{made['command']}`" in markdown and made["started"][:10] in markdown
+    assert "A note." in markdown
+    numbers = json.loads(out.with_suffix(".json").read_text())
+    assert numbers["tiny"]["phases"]["zero-shot"]["languages"]["de"] == de["accuracy"]
+    # --check: up to date now, stale after a hand edit.
+    assert results.main(["--runs", str(root / "runs"), "--out", str(out), "--check"]) == 0
+    out.write_text(markdown.replace("| accuracy |", "| accuracy (edited) |"))
+    assert results.main(["--runs", str(root / "runs"), "--out", str(out), "--check"]) == 1
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_runs_of_another_config_are_refused(tiny_published, monkeypatch):
+    root, config, _ = tiny_published
+    results = _script()
+    changed = config.with_name("changed.yaml")
+    changed.write_text(config.read_text().replace("lr: 1.0e-3", "lr: 2.0e-3"))
+    monkeypatch.setattr(results, "PUBLISHED", (results.Published("tiny", str(changed), "Tiny"),))
+    with pytest.raises(XstiltsError, match=r"not a run of .*changed.yaml as shipped \(differs at: phases\)"):
+        results.build(root / "runs")
+    monkeypatch.setattr(results, "PUBLISHED", (results.Published("tiny", str(config), "Tiny"),))
+    with pytest.raises(XstiltsError, match="missing; make the run first"):
+        results.build(root / "elsewhere")
+    markdown, numbers = results.build(root / "elsewhere", strict=False)
+    assert "Not measured yet: no finished run of" in markdown and numbers == {"tiny": None}

@@ -57,9 +57,9 @@ def test_each_file_is_parsed_once_per_run(tmp_path, tiny_model_dir, tiny_data_di
     parsed = Counter()
     real = loading._local_split_rows
 
-    def counting(spec, source, paths, split, lang):
+    def counting(spec, source, root, paths, split, lang):
         parsed.update(str(p.relative_to(tiny_data_dir)) for p in paths)
-        return real(spec, source, paths, split, lang)
+        return real(spec, source, root, paths, split, lang)
 
     monkeypatch.setattr(loading, "_local_split_rows", counting)
     config = experiment_config(tmp_path, "once", tiny_model_dir, tiny_data_dir,

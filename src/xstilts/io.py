@@ -171,19 +171,27 @@ def read_json(path: Path, what: str = "") -> Any:
         raise XstiltsError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})" + (f"; {what}" if what else "")) from None
 
 
-def read_jsonl(path: Path, what: str = "") -> list[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file (blank lines skipped); a line that is not one is
-    one line with its place."""
-    rows = []
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, object, problem) per non-blank line of a JSON-lines file: the object, or
+    None and what is wrong with the line."""
     for lineno, line in text_lines(path):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise XstiltsError(f"{path}:{lineno}: not valid JSON ({exc.msg})" + (f"; {what}" if what else "")) from None
-        if not isinstance(row, dict):
-            raise XstiltsError(f"{path}:{lineno}: not a JSON object" + (f"; {what}" if what else ""))
+            yield lineno, None, f"not valid JSON ({exc.msg})"
+            continue
+        yield (lineno, row, None) if isinstance(row, dict) else (lineno, None, "not a JSON object")
+
+
+def read_jsonl(path: Path, what: str = "") -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (blank lines skipped); a line that is not one is
+    one line with its place."""
+    rows = []
+    for lineno, row, problem in jsonl_objects(path):
+        if problem is not None:
+            raise XstiltsError(f"{path}:{lineno}: {problem}" + (f"; {what}" if what else ""))
         rows.append(row)
     return rows
 

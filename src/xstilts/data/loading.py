@@ -5,7 +5,6 @@ into an `Example`, so all sources validate rows the same way."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import re
@@ -21,7 +20,7 @@ from xstilts.data.bitext import bitext_files, bitext_rows
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
 from xstilts.hub import hub_unreachable, work_offline
-from xstilts.io import gc_paused, read_json, text_lines
+from xstilts.io import gc_paused, jsonl_objects, read_json, text_lines
 from xstilts.languages import LANGUAGE_INFO
 from xstilts.tasks.example import BadRow, Example
 from xstilts.tasks.spec import SPLIT_PART, HubSource, LocalSource, PackagedSource, Split, TaskSpec
@@ -73,15 +72,8 @@ def _read_tsv(path: Path, columns: list[str] | None) -> Iterator[tuple[int, dict
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, line in text_lines(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield lineno, {"__error__": f"not valid JSON ({exc.msg})"}
-            continue
-        yield lineno, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
+    for lineno, row, problem in jsonl_objects(path):
+        yield lineno, row if problem is None else {"__error__": problem}
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -18,6 +18,7 @@ from xstilts.analysis.runs import resolve_run_dirs
 from xstilts.cli.grid import grid_app
 from xstilts.cli.options import DataDir, TaskDirs
 from xstilts.cli.results import DEFAULT_STORE, results
+from xstilts.cli.study import study_app
 from xstilts.config import EvaluatePhase, ExperimentConfig, data_dir_from, describe_validation_error, plan_experiments
 from xstilts.config.loading import eval_settings
 from xstilts.console import console, results_console
@@ -36,7 +37,6 @@ from xstilts.robustness.perturbed_sets import PerturbedSet
 from xstilts.robustness.registry import build_perturbations
 from xstilts.robustness.report import rich_tables
 from xstilts.robustness.search import GreedyAttack
-from xstilts.studies.commands import study_app
 from xstilts.training.interrupts import Interrupted
 from xstilts.training.pipeline import check_run, run_plan
 

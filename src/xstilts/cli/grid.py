@@ -32,14 +32,19 @@ def make_executor(name: str, grid: Grid, workers: int | None) -> Executor:
     raise XstiltsError(f"--executor {name}: allowed: {', '.join(EXECUTORS)}.{did_you_mean(name, EXECUTORS)}")
 
 
+ExecutorOption = Annotated[str, typer.Option("--executor", help="local, ray or slurm.")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="local: worker processes (default 1: this "
+                                                   "process); ray: the CPUs of a local Ray started for the runs.")]
+RetriesOption = Annotated[int | None, typer.Option("--retries", help="Attempts after a failed one (default: the "
+                                                   "file's retries).")]
+
+
 @grid_app.command("run")
 def run_command(
     grid_file: GridFile,
-    executor: Annotated[str, typer.Option("--executor", help="local, ray or slurm.")] = "local",
-    workers: Annotated[int | None, typer.Option("--workers", help="local: worker processes (default 1: this "
-                                                "process); ray: the CPUs of a local Ray started for the grid.")] = None,
-    retries: Annotated[int | None, typer.Option("--retries", help="Attempts after a failed one (default: the "
-                                                "grid file's retries).")] = None,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    retries: RetriesOption = None,
     data_dir: DataDirOption = None,
     set_: SetOption = [],
 ) -> None:

@@ -63,14 +63,20 @@ class SlurmSettings(_Strict):
     extra: dict[str, Any] = {}  # other sbatch options, e.g. {account: proj, qos: normal}
 
 
-class GridConfig(_Strict):
-    base: str | dict[str, Any]
-    axes: dict[str, list[Any]] = Field(min_length=1)
+class ExecutionSettings(_Strict):
+    """How a batch of runs is executed: a grid file's keys besides base and axes, and a study
+    setup's `execution:`."""
+
     retries: NonNegativeInt = 1
     store: Path | None = None
     resources: RunResources = RunResources()
     ray: RaySettings = RaySettings()
     slurm: SlurmSettings = SlurmSettings()
+
+
+class GridConfig(ExecutionSettings):
+    base: str | dict[str, Any]
+    axes: dict[str, list[Any]] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,10 @@ class GridRun:
 
 @dataclass(frozen=True)
 class Grid:
-    path: Path
-    settings: GridConfig
+    """Runs to execute together, with their execution settings: a grid file's, or a study's."""
+
+    path: Path  # the file they come from (a grid or a study)
+    settings: ExecutionSettings
     runs: list[GridRun]
 
     @property

@@ -1,23 +1,26 @@
-"""`xstilts study run STUDY`: run (or resume) every run a setup needs, in turn, then the
-setup's attacks on each. Every run's data is checked before the first one starts. A run whose
-folder holds the same resolved config resumes or is skipped phase by phase (the pipeline's
-resume); aliases (runs with a config identical to an earlier one) are not run again; an attack
-whose results.json is saved is skipped."""
+"""What `xstilts study run STUDY` does besides executing runs: check every run and attack
+before the first starts, hand the distinct runs to an executor as a grid (so a study runs on
+this machine, Ray or Slurm like any grid, and its results land in the results store), then
+run the setup's attacks on each finished run. Aliases (runs with a config identical to an
+earlier one) are not run again; an attack whose results.json is saved is skipped."""
 
 from __future__ import annotations
 
 from accelerate import Accelerator
 
 from xstilts.config import ExperimentConfig, data_dir_from
+from xstilts.config.grid import Grid, GridRun
+from xstilts.config.schema import resolved_config
 from xstilts.console import console
 from xstilts.data.loading import DataSettings, check_available
 from xstilts.data.registry import get_task, load_registry, resolve_languages
 from xstilts.errors import XstiltsError
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack
 from xstilts.robustness.registry import build_perturbations
+from xstilts.run_identity import run_identity
 from xstilts.studies.plan import StudyPlan, selects
 from xstilts.studies.schema import AttackSpec
-from xstilts.training.pipeline import check_config, run_plan
+from xstilts.training.pipeline import check_config
 
 
 def _attack_options(attack: AttackSpec, cfg: ExperimentConfig) -> AttackOptions:
@@ -46,21 +49,31 @@ def _check_attacks(plan: StudyPlan) -> None:
                     raise XstiltsError(f"{where} ({run.name}): {exc}") from None
 
 
-def run_study(plan: StudyPlan) -> None:
-    unique = plan.unique_runs
-    plans = [check_config(run.config) for run in unique]
+def check_study(plan: StudyPlan) -> None:
+    """Every run's config and data files, and every attack's, before the first run starts."""
+    for run in plan.unique_runs:
+        check_config(run.config)
     _check_attacks(plan)
-    aliases = len(plan.runs) - len(unique)
-    console.print(f"study {plan.study.name}, setup {plan.setup_name}: {len(unique)} runs"
-                  + (f" ({aliases} more share a run with an identical config)" if aliases else ""))
-    for number, (run, run_plan_) in enumerate(zip(unique, plans), start=1):
-        console.rule(f"run {number}/{len(unique)}: {run.name}")
-        run_plan(run_plan_)
+
+
+def study_grid(plan: StudyPlan) -> Grid:
+    """The study's distinct runs as a grid that an executor runs (aliases measure their original)."""
+    runs = [GridRun(run.name, run.config, run.levels, run_identity(resolved_config(run.config)))
+            for run in plan.unique_runs]
+    return Grid(plan.path, plan.setup.execution, runs)
+
+
+def run_study_attacks(plan: StudyPlan, finished: set[str]) -> None:
+    """The setup's attacks on each finished run (by name); an attack already saved is skipped."""
+    for run in plan.unique_runs:
+        if run.name not in finished:
+            continue
         for attack in plan.setup.attacks:
             if attack.runs is not None and not selects(attack.runs, run):
                 continue
             out = run.run_dir / "attack" / attack.task
             if (out / "results.json").is_file():
-                console.print(f"[green]attack on {attack.task} already saved in {out}, skipped")
+                console.print(f"[green]{run.name}: attack on {attack.task} already saved in {out}, skipped")
                 continue
+            console.rule(f"{run.name}: attack on {attack.task}")
             run_attack(latest_model_dir(run.run_dir), _attack_options(attack, run.config), out)

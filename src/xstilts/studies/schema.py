@@ -14,6 +14,7 @@ its source. Validated like experiment configs: one line naming the file and key 
             intermediate: {none: {phases.intermediate: null}, mnli: {phases.intermediate.task: mnli}}
             seed: [1, 2]             # a list: levels of the key named by the axis (seed1, seed2)
         attacks: [{task: xnli, perturbations: [char-noise], max_examples: 200}]   # run after each run
+        execution: {resources: {cpus: 1}, slurm: {partition: gpu}}   # as a grid file's keys
         untestable: {hellaswag-helps: "HellaSwag is not in the offline data"}
         notes: ["TyDiQA-GoldP English train stands in for SQuAD"]
     claims:
@@ -35,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Tag, model_validator
 from pydantic import Discriminator as _Discriminator
 
+from xstilts.config.grid import ExecutionSettings
 from xstilts.errors import repeated
 from xstilts.typology.distances import DISTANCE_KINDS
 
@@ -105,6 +107,9 @@ class Setup(_Strict):
     attacks: list[AttackSpec] = []
     untestable: dict[str, str] = {}  # claim id -> why this setup cannot test it
     notes: list[str] = []  # substitutions and caveats, repeated in the report's limitations
+    # Where the runs go (`study run --executor local|ray|slurm`): a grid file's retries, store,
+    # resources, ray and slurm keys.
+    execution: ExecutionSettings = ExecutionSettings()
 
     @model_validator(mode="after")
     def _some_runs(self) -> Setup:

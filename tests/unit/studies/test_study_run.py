@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from xstilts.cli.commands import app
 from xstilts.errors import XstiltsError
+from xstilts.store.results import ResultsStore
 from xstilts.studies.plan import plan_study
-from xstilts.studies.runner import run_study
+from xstilts.studies.runner import check_study
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -75,7 +76,9 @@ def test_attack_data_is_checked_before_any_run(tmp_path, tiny_model_dir, tiny_da
     study.write_text(STUDY.format(model=tiny_model_dir, runs=tmp_path / "runs", data=tiny_data_dir)
                      .replace("languages: [en, de], perturbations", "perturbations"), encoding="utf-8")
     with pytest.raises(XstiltsError, match=r"setups\.offline\.attacks\.0 \(tiny-sst2\): missing data file .*dev-ar\.tsv"):
-        run_study(plan_study(study))
+        check_study(plan_study(study))
+    result = _cli("run", str(study))
+    assert isinstance(result.exception, XstiltsError) and "dev-ar.tsv" in str(result.exception)
     assert not (tmp_path / "runs").exists()
 
 
@@ -85,13 +88,19 @@ def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
     result = _cli("run", str(study))
     assert result.exit_code == 0, result.output
     runs = tmp_path / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == ["tiny-none", "tiny-sst2"]
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["tiny-none", "tiny-sst2"]
+    # The runs went through the grid executor: each is in the results store with its levels.
+    store = ResultsStore(runs / "results.duckdb")
+    _, stored = store.query("SELECT name, json_extract_string(axes, '$.intermediate') FROM runs")
+    assert sorted(stored) == [("tiny-none", "none"), ("tiny-sst2", "sst2")]
     # The setup's attack ran on the runs it selects only.
     assert (runs / "tiny-sst2" / "attack" / "xnli" / "results.json").is_file()
     assert not (runs / "tiny-none" / "attack").exists()
     model = runs / "tiny-sst2" / "target" / "model" / "heads.safetensors"
     before = model.stat().st_mtime_ns
-    run_study(plan_study(study))  # finished: every phase is skipped
+    again = _cli("run", str(study))  # finished: both runs are skipped, the attack too
+    assert again.exit_code == 0, again.output
+    assert "2 already finished (skipped)" in again.output and "already saved" in again.output
     assert model.stat().st_mtime_ns == before
 
     result = _cli("verify", str(study), "--out", str(tmp_path / "report"), "--bootstrap", "200")

@@ -1,4 +1,5 @@
-"""`xstilts study run|verify STUDY`: the `study` sub-app of the command line."""
+"""`xstilts study run|verify STUDY`: the `study` sub-app of the command line. A study's runs go
+to the executors of `xstilts grid run` (this machine, Ray, Slurm)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from xstilts.cli.grid import ExecutorOption, RetriesOption, WorkersOption, make_executor
 from xstilts.console import console, results_console, table
+from xstilts.executors.grid_runner import run_grid
 from xstilts.studies.plan import plan_study
 from xstilts.studies.report import build_study_report, claims_table
-from xstilts.studies.runner import run_study
+from xstilts.studies.runner import check_study, run_study_attacks, study_grid
 from xstilts.studies.verify import verify_study
 
 study_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -27,12 +30,27 @@ Overrides = Annotated[list[str], typer.Option("--set", help="Override a key of e
 def run(
     study: Annotated[Path, typer.Argument(help="Study YAML file (studies/<name>.yaml).")],
     setup: Setup = None,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    retries: RetriesOption = None,
     data_dir: DataDir = None,
     set_: Overrides = [],
 ) -> None:
-    """Run or resume every run the study's setup needs (finished runs and phases are skipped;
-    runs with identical resolved configs run once), then its attacks."""
-    run_study(plan_study(study, setup, data_dir, set_))
+    """Run or resume every run the study's setup needs (finished runs are skipped, interrupted
+    ones resume; runs with identical resolved configs run once), then its attacks. Runs go to
+    the executor, as a grid's do; the setup's `execution:` holds the grid file's settings."""
+    plan = plan_study(study, setup, data_dir, set_)
+    check_study(plan)
+    grid = study_grid(plan)
+    aliases = len(plan.runs) - len(plan.unique_runs)
+    console.print(f"study {plan.study.name}, setup {plan.setup_name}: {len(grid.runs)} runs"
+                  + (f" ({aliases} more share a run with an identical config)" if aliases else ""))
+    result = run_grid(grid, make_executor(executor, grid, workers), retries)
+    run_study_attacks(plan, {*result.done, *result.skipped})
+    if result.failed:
+        console.print(f"[red]{len(result.failed)} run(s) failed[/red]: {', '.join(result.failed)}; their "
+                      "attacks were not run, and `study verify` leaves out what they would measure")
+        raise typer.Exit(1)
 
 
 @study_app.command("verify")

@@ -15,7 +15,7 @@ from pathlib import Path
 from xstilts import __version__
 
 # Keys that do not change a run's results: top-level, and of each phase.
-RESULT_NEUTRAL_KEYS = ("name", "output_dir", "log_with", "keep_models")
+RESULT_NEUTRAL_KEYS = ("name", "output_dir", "log_with", "keep_models", "reuse_phases")
 PHASE_RESULT_NEUTRAL_KEYS = ("keep_model",)
 IDENTITY_LENGTH = 16  # hex digits of the sha256: 64 bits, no collision in any grid of realistic size
 

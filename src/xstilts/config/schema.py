@@ -384,6 +384,9 @@ class ExperimentConfig(_Strict):
     # training phase's (final: what `eval` and `attack` use), or none (a grid's scores and
     # predictions only); a phase's `keep_model` decides for that phase.
     keep_models: Literal["all", "final", "none"] = "all"
+    # A training phase identical to a finished one of another run in output_dir (same settings,
+    # phases up to it, data and task versions) is copied from it instead of trained again.
+    reuse_phases: bool = True
     phases: list[Phase] = Field(min_length=1)
 
     @model_validator(mode="after")

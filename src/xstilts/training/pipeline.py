@@ -39,6 +39,7 @@ from xstilts.models.sources import check_model_source
 from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training import run_folder
 from xstilts.training.interrupts import StopRequests
+from xstilts.training.phase_reuse import record_identity, reuse_finished_phase
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
 
 
@@ -139,12 +140,17 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
             console.print(f"[green]phase '{phase.name}' already done, skipped")
             skipped.append(phase.name)
             results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
+        elif phase.training and (reused := reuse_finished_phase(plan, phase)) is not None:
+            results[phase.name] = reused
+            ran = True
         elif phase.training:
             console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
             runner = TrainPhaseRunner(plan, phase, model_dir, accelerator, stop)
             runner.setup()
             runner.run()
             results[phase.name] = runner.finish()
+            if accelerator.is_main_process:
+                record_identity(plan, phase)
             ran = True
         else:
             console.print(f"[bold]phase '{phase.name}': evaluate {phase.spec.name} ({phase.config.split})")

@@ -55,7 +55,9 @@ def test_killed_lora_phase_resumes_to_identical_training(tmp_path, tiny_model_di
   - {name: zero-shot, kind: evaluate, task: xnli, languages: [de]}"""
 
     def run(name):
-        summary = run_experiment(load_config(experiment_config(tmp_path, name, tiny_model_dir, tiny_data_dir, phases)))
+        # reuse_phases off: the killed run must train its phase, not copy the reference's.
+        config = experiment_config(tmp_path, name, tiny_model_dir, tiny_data_dir, phases)
+        summary = run_experiment(load_config(config, ["reuse_phases=false"]))
         curve = json.loads((tmp_path / "runs" / name / "target" / "curve.json").read_text())
         return summary["phases"]["zero-shot"]["languages"], [{k: v for k, v in r.items() if k != "seconds"}
                                                              for r in curve]

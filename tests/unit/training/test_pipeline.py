@@ -16,10 +16,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(tmp_path: Path, model_dir: Path, data_dir: Path, name: str = "tiny", extra: str = "") -> Path:
+    # Each run trains every phase itself (no copy of a sibling run's): these tests compare runs.
     return write_config(tmp_path / f"{name}.yaml", f"""
 name: {name}
 model: {model_dir}
 seed: 7
+reuse_phases: false
 max_length: 32
 output_dir: {tmp_path / 'runs'}
 data: {{dir: {data_dir}}}
@@ -170,6 +172,7 @@ name: {name}
 model: {model}
 seed: 5
 max_length: 32
+reuse_phases: false  # the killed run must train its phase, not copy the reference's
 output_dir: {out}
 data: {{dir: {data}}}
 phases:

@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from experiment_files import experiment_config
-from xstilts.config import load_config
+from xstilts.analysis.compare import AVERAGE, ZERO_SHOT_AVERAGE, budget_note, compare_runs
+from xstilts.config import load_config, load_experiments
 from xstilts.errors import XstiltsError
 from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
@@ -201,3 +202,33 @@ def test_language_adapter_paths_are_checked_before_the_run(tmp_path, tiny_model_
   - {{name: madx, kind: evaluate, task: xnli, languages: [en], language_adapters: {{de: {adapter}}}}}""")
     with pytest.raises(XstiltsError, match=r"phases\.1\.language_adapters\.de: 'de' is not among the languages"):
         run_experiment(load_config(config))
+
+
+def test_compare_treats_a_fused_curriculum_as_another_order(tmp_path, tiny_model_dir, tiny_data_dir):
+    study = experiment_config(tmp_path, "order", tiny_model_dir, tiny_data_dir, FUSED.replace(
+        "    fusion_weights: [0.7, 0.3]\n", "").replace("order: fused", "order: sequential")
+        + "\nvariants:\n  sequential: {}\n  fused: {phases.0.order: fused}\n")
+    runs = [tmp_path / "runs" / cfg.name for cfg in load_experiments(study) if run_experiment(cfg)]
+    assert [run.name for run in runs] == ["order-sequential", "order-fused"]
+    comparison = compare_runs(runs)
+    assert comparison.training_examples == {label: 12 for label in comparison.training_examples}
+    assert "(equal)" in budget_note(comparison)
+    fused = comparison.groups[1].first
+    assert fused.training == "mnli → qqp → fuse(inter-1-mnli+inter-2-qqp) → xnli"
+    assert set(comparison.differences[comparison.groups[1].label]) == {"en", "de", AVERAGE, ZERO_SHOT_AVERAGE}
+
+
+def test_phases_without_task_or_with_a_stray_fuse_are_refused_in_one_line(tmp_path, tiny_model_dir, tiny_data_dir):
+    cases = {
+        "  - {name: t, lr: 1.0e-3}": r"phases\.0\.train: .*a train phase needs a task, or mlm: \{files",
+        f"  - {{name: t, max_examples: 3, mlm: {{files: [{tiny_data_dir}/xnli/dev-de.tsv]}}}}":
+            r"phases\.0\.train: .*a masked-LM-only phase \(no task\) takes no max_examples",
+        "  - {name: t, task: sst2}\n  - {name: f, kind: fuse, stages: [t], weights: [1]}":
+            r"phases\.1\.stages\.0: 't' is not a LoRA \(peft\) training phase before it with fused_into: f",
+        "  - {name: t, task: sst2, peft: {r: 2}, fused_into: g}":
+            r"phases\.0\.fused_into: no fuse phase 'g' in this run",
+    }
+    for phases, message in cases.items():
+        with pytest.raises(XstiltsError, match=message) as error:
+            run_experiment(load_config(experiment_config(tmp_path, "bad", tiny_model_dir, tiny_data_dir, phases)))
+        assert "\n" not in str(error.value)

@@ -232,3 +232,31 @@ def test_phases_without_task_or_with_a_stray_fuse_are_refused_in_one_line(tmp_pa
         with pytest.raises(XstiltsError, match=message) as error:
             run_experiment(load_config(experiment_config(tmp_path, "bad", tiny_model_dir, tiny_data_dir, phases)))
         assert "\n" not in str(error.value)
+
+
+def test_killed_masked_lm_phase_resumes_to_identical_training(tmp_path, tiny_mlm_model_dir, tiny_data_dir, monkeypatch):
+    phases = _language_adapter_phase(tiny_data_dir) + "\n    checkpoint_every: 1"
+
+    def run(name):
+        run_experiment(load_config(experiment_config(tmp_path, name, tiny_mlm_model_dir, tiny_data_dir, phases)))
+        curve = json.loads((tmp_path / "runs" / name / "adapter-de" / "curve.json").read_text())
+        adapter = load_file(tmp_path / "runs" / name / "adapter-de" / "model" / "adapter" / "adapter_model.safetensors")
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in curve], adapter
+
+    reference_curve, reference_adapter = run("whole")
+    real_save = train_phase.TrainPhaseRunner._save_checkpoint
+
+    def crash_after_three_steps(self):
+        real_save(self)
+        if self.state.optimizer_steps == 3:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crash_after_three_steps)
+    with pytest.raises(KeyboardInterrupt):
+        run("killed")
+    state = json.loads((tmp_path / "runs" / "killed" / "adapter-de" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["mlm_batches"] == 3 and state["examples_seen"] == 6
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    curve, adapter = run("killed")
+    assert curve == reference_curve and len(curve) == 5
+    assert all(torch.equal(adapter[k], reference_adapter[k]) for k in reference_adapter)

@@ -260,3 +260,20 @@ def test_killed_masked_lm_phase_resumes_to_identical_training(tmp_path, tiny_mlm
     curve, adapter = run("killed")
     assert curve == reference_curve and len(curve) == 5
     assert all(torch.equal(adapter[k], reference_adapter[k]) for k in reference_adapter)
+
+
+def test_lora_task_phase_with_continued_mlm_keeps_the_embeddings(tmp_path, tiny_mlm_model_dir, tiny_data_dir):
+    config = experiment_config(tmp_path, "lora-mlm", tiny_mlm_model_dir, tiny_data_dir, f"""
+  - name: target
+    task: sst2
+    batch_size: 2
+    lr: 5.0e-2
+    dev_max_examples: 0
+    peft: {{r: 2, alpha: 4}}
+    mlm: {{files: ["{tiny_data_dir}/xnli/dev-de.tsv"], tsv_columns: [0, 1], batch_size: 2, mlm_probability: 0.5}}""")
+    phase = run_experiment(load_config(config))["phases"]["target"]
+    assert phase["mlm"]["batches"] == 2 and phase["final_mlm_loss"] > 0 and phase["peft"]["r"] == 2
+    before = load_file(tiny_mlm_model_dir / "model.safetensors")
+    after = load_file(tmp_path / "runs" / "lora-mlm" / "target" / "model" / "encoder" / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith(("query.weight", "value.weight")) for k in changed), changed

@@ -75,8 +75,8 @@ def fused_adapters(base: nn.Module, adapter_dirs: list[Path], weights: list[floa
             model.load_adapter(str(folder), adapter_name=name)
         # `cat` stacks the adapters' ranks (A's rows, B's columns; rank = the sum of theirs,
         # alpha = rank, so scaling 1), which makes B @ A exactly sum_i w_i * s_i * B_i @ A_i,
-        # whatever each adapter's rank. `linear` would average the A's and the B's separately
-        # (needing equal ranks) and multiply out into cross terms B_i @ A_j of unrelated adapters.
+        # whatever each adapter's rank. `linear` would sum the weighted A's and B's separately
+        # (needing equal ranks), whose product has cross terms B_i @ A_j of unrelated adapters.
         model.add_weighted_adapter(names, list(weights), DEFAULT_ADAPTER, combination_type="cat")
         model.set_adapter(DEFAULT_ADAPTER)
         for name in names:

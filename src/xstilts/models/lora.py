@@ -116,9 +116,13 @@ def check_lora_adapter(adapter_dir: Path, config: PretrainedConfig, where: str) 
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type, and OSError
         raise XstiltsError(f"{where}: {weights_file} is not a complete safetensors file "
                            f"({(str(exc).splitlines() or [''])[0]})") from None
+    # The low-rank factors; other saved tensors (trained biases, modules_to_save) load by name.
+    factors = {key: shape for key, shape in shapes.items() if ".lora_" in key}
+    if not factors:
+        raise XstiltsError(f"{where}: {weights_file} holds no LoRA weights (lora_A / lora_B)")
     with torch.device("meta"):
         modules = dict(AutoModel.from_config(config).named_modules())
-    for key, shape in shapes.items():
+    for key, shape in factors.items():
         module_name, _, kind = key.removeprefix("base_model.model.").rpartition(".lora_")
         module = modules.get(module_name)
         sizes = {"A.weight": (shape[1], "in_features"), "B.weight": (shape[0], "out_features")}.get(kind)

@@ -125,13 +125,18 @@ def test_interleaved_curriculum_is_one_multitask_phase(config_file):
 def test_shipped_order_study_compares_curricula_at_one_budget():
     runs = load_experiments(REPO / "configs" / "order-study.yaml")
     assert [r.name for r in runs] == ["order-study-sequential-mnli-qqp", "order-study-sequential-qqp-mnli",
-                                      "order-study-proportional", "order-study-temperature"]
+                                      "order-study-proportional", "order-study-temperature", "order-study-fused"]
 
     def intermediate(run):
         return [p for p in run.phases if getattr(p, "stage_of", None) == "intermediate"]
 
-    assert [sum(p.budget for p in intermediate(r)) for r in runs] == [1200] * 4
-    assert [[p.budget for p in intermediate(r)] for r in runs] == [[600, 600], [600, 600], [1200], [1200]]
+    def budgets(run):  # of the training phases (a fused curriculum's fuse phase trains nothing)
+        return [p.budget for p in intermediate(run) if p.kind != "fuse"]
+
+    assert [sum(budgets(r)) for r in runs] == [1200] * 5
+    assert [budgets(r) for r in runs] == [[600, 600], [600, 600], [1200], [1200], [600, 600]]
+    fused = intermediate(runs[-1])
+    assert [p.kind for p in fused] == ["train", "train", "fuse"] and all(p.peft for p in fused[:2])
     # Everything but the curriculum (and the run name) is the same.
     rest = [r.model_dump(exclude={"name"}) | {"phases": r.model_dump()["phases"][len(intermediate(r)):]} for r in runs]
     assert all(other == rest[0] for other in rest[1:])
@@ -149,6 +154,9 @@ def test_shipped_order_study_compares_curricula_at_one_budget():
     ("[mnli, mnli]", "", r"a task appears more than once: mnli"),
     ("[mnli, {task: qqp, train_languages: [xx]}]", "", r"unknown language code\(s\) xx"),
     ("[mnli, {task: qqp, max_exampels: 3}]", "", r"unknown key 'phases.0.tasks.1.0.max_exampels'. Did you mean 'max_examples'"),
+    ("[mnli, qqp]", ", order: fused", r"phases.0.curriculum: .*order: fused trains one LoRA adapter per stage .* give peft:"),
+    ("[mnli, qqp]", ", fusion_weights: [1, 2]", r"fusion_weights combine the stage adapters of order: fused; .* sequential"),
+    ("[mnli, qqp]", ", order: fused, peft: {r: 2}, fusion_weights: [1]", r"fusion_weights: one per stage \(2\), got 1"),
 ])
 def test_curriculum_errors_are_one_line_with_place_and_allowed(config_file, tasks, extra, message):
     with pytest.raises(XstiltsError, match=message) as err:

@@ -13,6 +13,7 @@ from xstilts.config.schema import (
     EvaluatePhase,
     ExperimentConfig,
     FixedSampler,
+    FusePhase,
     MaskedLMConfig,
     MultiTaskPhase,
     ProportionalSampler,
@@ -30,7 +31,7 @@ from xstilts.config.schema import (
 
 __all__ = [
     "DATA_DIR_ENV", "CurriculumPhase", "CurveConfig", "EvaluatePhase", "ExperimentConfig",
-    "FixedSampler", "MaskedLMConfig", "MultiTaskPhase", "ProportionalSampler", "SamplerConfig", "TaskEntry",
+    "FixedSampler", "FusePhase", "MaskedLMConfig", "MultiTaskPhase", "ProportionalSampler", "SamplerConfig", "TaskEntry",
     "TemperatureSampler", "TrainPhase", "TrainingOptions", "TrainingPhase", "UniformSampler", "apply_override",
     "data_dir_from", "describe_validation_error", "load_config", "load_experiments", "parse_override",
     "plan_experiments",

@@ -1,6 +1,8 @@
 """Curricula resolved before anything runs: a sequential curriculum becomes one training phase
-per stage (each with its share of the budget), an interleaved one a `multitask` phase, and
-`order: permutations` one experiment per order of its stages."""
+per stage (each with its share of the budget), an interleaved one a `multitask` phase,
+`order: permutations` one experiment per order of its stages, and a fused one a training phase
+per stage (each its own LoRA adapter from the same starting model) followed by a `fuse` phase,
+named as the curriculum, that combines their adapters."""
 
 from __future__ import annotations
 
@@ -40,17 +42,24 @@ def _resolve_curriculum(cur: CurriculumPhase) -> list[dict[str, Any]]:
                  "sampler": sampler, "budget": cur.budget, "stage_of": cur.name}]
     phases = []
     budgets = split_budget(cur.budget, cur.shares or [1.0] * len(cur.tasks))
+    # A fused curriculum's stages each start from the model before it (the pipeline does not
+    # hand a stage's model to the next one when `fused_into` names the fuse phase).
+    stage_keys = {"stage_of": cur.name, **({"fused_into": cur.name} if cur.order == "fused" else {})}
     for number, (stage, budget) in enumerate(zip(cur.tasks, budgets), start=1):
         name = f"{cur.name}-{number}-{_stage_label(stage)}"
         if len(stage) == 1:
             phases.append({**options, **stage[0].model_dump(), "kind": "train", "name": name,
-                           "budget": budget, "stage_of": cur.name})
+                           "budget": budget, **stage_keys})
         else:
             group_sampler = sampler
             if sampler["type"] == "fixed":  # the group's own tasks' weights
                 group_sampler = {**sampler, "weights": {e.task: sampler["weights"][e.task] for e in stage}}
             phases.append({**options, "kind": "multitask", "name": name, "tasks": [e.model_dump() for e in stage],
-                           "sampler": group_sampler, "budget": budget, "stage_of": cur.name})
+                           "sampler": group_sampler, "budget": budget, **stage_keys})
+    if cur.order == "fused":
+        phases.append({"kind": "fuse", "name": cur.name, "stages": [p["name"] for p in phases],
+                       "weights": cur.fusion_weights or [1.0 / len(phases)] * len(phases), "stage_of": cur.name,
+                       "keep_model": cur.keep_model})
     return phases
 
 
@@ -72,8 +81,8 @@ def resolve_curricula(cfg: ExperimentConfig, validate: Callable[[dict[str, Any]]
             stages = list(orders[curricula.index(i)])
             if phase.order == "permutations":
                 suffix += [_stage_label(s) for s in stages]
-            ordered = phase.model_copy(update={"tasks": stages,
-                                               "order": "interleaved" if phase.order == "interleaved" else "sequential"})
+            order = phase.order if phase.order in ("interleaved", "fused") else "sequential"
+            ordered = phase.model_copy(update={"tasks": stages, "order": order})
             phases += _resolve_curriculum(ordered)
         data["phases"] = phases
         data["name"] = "-".join([cfg.name, *suffix])

@@ -20,6 +20,7 @@ from xstilts.config.schema import (
     CurveConfig,
     EvaluatePhase,
     ExperimentConfig,
+    FusePhase,
     MaskedLMConfig,
     TaskEntry,
     TrainingPhase,
@@ -30,8 +31,9 @@ from xstilts.data.registry import TaskRegistry, load_registry, resolve_languages
 from xstilts.data.unlabeled import unlabeled_sentences
 from xstilts.errors import XstiltsError
 from xstilts.formats import get_format
-from xstilts.models.multitask import saved_heads
-from xstilts.models.sources import configured_position_limit
+from xstilts.models.lora import check_lora_adapter
+from xstilts.models.multitask import is_saved_model, saved_heads
+from xstilts.models.sources import configured_position_limit, encoder_config
 from xstilts.tasks.spec import Split, TaskSpec
 
 
@@ -80,7 +82,7 @@ class CurvePlan:
 @dataclass(frozen=True)
 class PhasePlan:
     index: int
-    config: TrainingPhase | EvaluatePhase
+    config: TrainingPhase | EvaluatePhase | FusePhase
     dir: Path
     tasks: tuple[TaskPlan, ...] = ()  # training phases
     curve: CurvePlan | None = None
@@ -97,7 +99,18 @@ class PhasePlan:
 
     @property
     def training(self) -> bool:
+        return not isinstance(self.config, EvaluatePhase | FusePhase)
+
+    @property
+    def makes_model(self) -> bool:
+        """Whether the phase writes a model (`<phase>/model`): training and fuse phases."""
         return not isinstance(self.config, EvaluatePhase)
+
+    @property
+    def hands_on_model(self) -> bool:
+        """Whether the next phase starts from this phase's model: not so for a fused
+        curriculum's stages, which all start from the model before the curriculum."""
+        return self.makes_model and getattr(self.config, "fused_into", None) is None
 
     @property
     def selects_higher(self) -> bool:
@@ -118,8 +131,15 @@ class RunPlan:
 
     @property
     def task_versions(self) -> dict[str, int]:
-        specs = [spec for p in self.phases for spec in ([t.spec for t in p.tasks] or [p.spec])]
+        specs = [spec for p in self.phases for spec in ([t.spec for t in p.tasks] if p.makes_model else [p.spec])]
         return {spec.name: spec.version for spec in specs}
+
+    def encoder_config(self):
+        """The transformers config of the encoder the run starts from (a saved xstilts model's
+        encoder for `model: runs/<run>/<phase>/model`)."""
+        model = self.config.model
+        source = str(Path(model) / "encoder") if is_saved_model(Path(model)) else model
+        return encoder_config(source, self.config.encoder_layers)
 
     def check_files(self) -> None:
         """Every file any phase will read is there and every row of it is valid, before the
@@ -128,6 +148,8 @@ class RunPlan:
             if phase.spec is not None:
                 for lang in phase.languages:
                     check_examples(phase.spec, phase.config.split, lang, self.data)
+                for lang, adapter in phase.config.language_adapters.items():
+                    check_lora_adapter(adapter, self.encoder_config(), f"{phase.where}.language_adapters.{lang}")
             for task in phase.tasks:
                 check_task_files(task)
                 if phase.config.dev_max_examples != 0 and has_dev_set(task.train_spec):
@@ -204,10 +226,12 @@ def _curve_plan(cfg: CurveConfig, tasks: TaskRegistry, phase_tasks: list[str], w
     return CurvePlan(cfg, tuple(dev_sets), target, target_sets)
 
 
-def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings,
+def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase | FusePhase, run_dir: Path, data: DataSettings,
                 tasks: TaskRegistry) -> PhasePlan:
     where = f"phases.{index}"
     phase_dir = run_dir / phase.name
+    if isinstance(phase, FusePhase):
+        return PhasePlan(index, phase, phase_dir)
     if isinstance(phase, EvaluatePhase):
         spec = _task(tasks, phase.task, f"{where}.task")
         if phase.layer is not None and get_format(spec.format).has_head:
@@ -218,6 +242,10 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
             raise XstiltsError(f"{where}.split: task '{spec.name}' has no '{phase.split}' split; "
                                f"allowed: {', '.join(splits)}")
         languages = resolve_languages(spec, phase.languages, f"{where}.languages")
+        for lang in phase.language_adapters:
+            if lang not in languages:
+                raise XstiltsError(f"{where}.language_adapters.{lang}: '{lang}' is not among the languages this "
+                                   f"phase evaluates ({', '.join(languages)})")
         return PhasePlan(index, phase, phase_dir, spec=spec, languages=tuple(languages))
     learned = tuple(task_plan(entry, data, place, tasks) for entry, place in phase_entries(phase, where))
     directions = {t.spec.metrics[0].higher_is_better for t in learned}
@@ -229,7 +257,7 @@ def _phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path,
     return PhasePlan(index, phase, phase_dir, tasks=learned, curve=curve)
 
 
-def _located_phase_plan(index: int, phase: TrainingPhase | EvaluatePhase, run_dir: Path, data: DataSettings,
+def _located_phase_plan(index: int, phase: TrainingPhase | EvaluatePhase | FusePhase, run_dir: Path, data: DataSettings,
                         tasks: TaskRegistry) -> PhasePlan:
     """`_phase_plan`; an error in a curriculum's stage also names the curriculum (the key path
     `phases.N` counts the resolved stages, not the file's phases)."""
@@ -256,6 +284,24 @@ def _check_heads_trained_first(phases: tuple[PhasePlan, ...], model: str) -> Non
                                f"'{phase.spec.name}' before it")
 
 
+def _check_fused_stages(phases: tuple[PhasePlan, ...]) -> None:
+    """A fuse phase combines LoRA stages that come right before it and name it (`fused_into`),
+    and every such stage has its fuse phase (the resolved form of `order: fused`)."""
+    by_name = {phase.name: phase for phase in phases}
+    for phase in phases:
+        fused_into = getattr(phase.config, "fused_into", None)
+        if fused_into is not None and not isinstance(getattr(by_name.get(fused_into), "config", None), FusePhase):
+            raise XstiltsError(f"{phase.where}.fused_into: no fuse phase '{fused_into}' in this run")
+        if not isinstance(phase.config, FusePhase):
+            continue
+        for i, name in enumerate(phase.config.stages):
+            stage = by_name.get(name)
+            if (stage is None or not stage.training or stage.index > phase.index
+                    or stage.config.fused_into != phase.name or stage.config.peft is None):
+                raise XstiltsError(f"{phase.where}.stages.{i}: '{name}' is not a LoRA (peft) training phase before "
+                                   f"it with fused_into: {phase.name}")
+
+
 def plan_run(cfg: ExperimentConfig) -> RunPlan:
     """The plan of one experiment; raises a one-line XstiltsError naming the config key."""
     run_dir = cfg.output_dir / cfg.name
@@ -266,4 +312,5 @@ def plan_run(cfg: ExperimentConfig) -> RunPlan:
     tasks = load_registry(cfg.task_dirs)
     phases = tuple(_located_phase_plan(i, phase, run_dir, cfg.data, tasks) for i, phase in enumerate(cfg.phases))
     _check_heads_trained_first(phases, cfg.model)
+    _check_fused_stages(phases)
     return RunPlan(cfg, run_dir, phases, tasks)

@@ -214,24 +214,32 @@ class TrainingOptions(_Strict):
     def _one_embedding_mode(self) -> TrainingOptions:
         if self.freeze_embeddings or self.peft:
             self.sparse_embedding_updates = False  # nothing to update
-        if self.peft and self.mlm:
-            raise ValueError("peft and mlm in one phase are not supported: LoRA freezes the embeddings MLM trains")
         return self
 
 
 class TrainPhase(TrainingOptions, TaskEntry):
     kind: Literal["train"] = "train"
     name: PhaseName
+    # No task: a masked-LM-only phase on `mlm.files` (with `peft`, a MAD-X-style language
+    # adapter); its budget and epochs count sentences, in batches of `mlm.batch_size`.
+    task: str | None = None
     # Length of training: `epochs` passes over the pool (default 1), or a `budget` of training
     # examples (batches never straddle the budget: the last one is cut to fit).
     epochs: PositiveInt | None = None
     budget: PositiveInt | None = None
     stage_of: str | None = None  # the curriculum phase this stage was resolved from
+    fused_into: str | None = None  # a fused curriculum's stage: the fuse phase combining its adapter
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainPhase:
         if self.epochs is not None and self.budget is not None:
             raise ValueError("give either epochs or budget, not both")
+        if self.task is None:
+            if self.mlm is None:
+                raise ValueError("a train phase needs a task, or mlm: {files: [...]} for masked-LM-only training")
+            if self.max_examples or self.train_languages or self.translated_dir or self.curve:
+                raise ValueError("a masked-LM-only phase (no task) takes no max_examples, train_languages, "
+                                 "translated_dir or curve; use mlm.max_sentences")
         return self
 
 
@@ -261,6 +269,7 @@ class MultiTaskPhase(TrainingOptions):
     sampler: SamplerConfig = ProportionalSampler()
     budget: PositiveInt | None = None  # training examples; default: the sum of the task pools
     stage_of: str | None = None
+    fused_into: str | None = None
 
     @model_validator(mode="after")
     def _tasks(self) -> MultiTaskPhase:
@@ -286,14 +295,19 @@ class CurriculumPhase(TrainingOptions):
     checkpointed after each stage. `interleaved`: one multi-task phase over all the tasks.
     `permutations`: one experiment per order of the stages, named `<name>-<task>-<task>...`.
     `order: permutations([mnli, qqp])` is short for `order: permutations, tasks: [mnli, qqp]`.
+    `fused`: one phase per stage as sequential, each training its own LoRA adapter (`peft`)
+    from the model before the curriculum, then a `fuse` phase named as the curriculum that
+    combines the adapters with `fusion_weights` (default equal) into the model the next phase
+    starts from.
     """
 
     kind: Literal["curriculum"]
     name: PhaseName
     tasks: list[Stage] = Field(min_length=1)
-    order: Literal["sequential", "interleaved", "permutations"] = "sequential"
+    order: Literal["sequential", "interleaved", "permutations", "fused"] = "sequential"
     budget: PositiveInt
     shares: list[Annotated[float, Field(gt=0)]] | None = None  # relative budgets of the stages
+    fusion_weights: list[Annotated[float, Field(gt=0)]] | None = None  # fused: one weight per stage
     sampler: SamplerConfig = ProportionalSampler()  # interleaved training and task-group stages
 
     @model_validator(mode="before")
@@ -322,6 +336,34 @@ class CurriculumPhase(TrainingOptions):
             raise ValueError("an interleaved curriculum takes a flat list of tasks (task groups are for sequential stages)")
         if self.budget < len(self.tasks):
             raise ValueError(f"budget {self.budget} is smaller than the number of stages ({len(self.tasks)})")
+        if self.order == "fused" and self.peft is None:
+            raise ValueError("order: fused trains one LoRA adapter per stage and combines them; give "
+                             "peft: {method: lora, r: 8} on this curriculum (or another order)")
+        if self.fusion_weights is not None:
+            if self.order != "fused":
+                raise ValueError("fusion_weights combine the stage adapters of order: fused; this curriculum "
+                                 f"is {self.order}")
+            if len(self.fusion_weights) != len(self.tasks):
+                raise ValueError(f"fusion_weights: one per stage ({len(self.tasks)}), got {len(self.fusion_weights)}")
+        return self
+
+
+class FusePhase(_Strict):
+    """The stage adapters of a fused curriculum combined into one LoRA adapter on the model the
+    stages started from (resolved from `order: fused`; see curriculum.py). Its model is what the
+    next phase starts from."""
+
+    kind: Literal["fuse"]
+    name: PhaseName
+    stages: list[PhaseName] = Field(min_length=1)  # the stage phases whose adapters are combined
+    weights: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    stage_of: str | None = None
+    keep_model: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_weight_per_stage(self) -> FusePhase:
+        if len(self.weights) != len(self.stages):
+            raise ValueError(f"weights: one per stage ({len(self.stages)}), got {len(self.weights)}")
         return self
 
 
@@ -336,6 +378,18 @@ class EvaluatePhase(_Strict):
     # Retrieval tasks: the encoder layer sentences are embedded from (0 = the embedding output;
     # checked against the model's depth); None: the format's default (see formats/retrieval.py).
     layer: NonNegativeInt | None = None
+    # MAD-X-style zero-shot: a language's LoRA adapter (a saved peft adapter folder, e.g.
+    # runs/<run>/<phase>/model/adapter of a masked-LM phase with peft) added to the model for
+    # that language's evaluation; languages not listed use the model as it is.
+    language_adapters: dict[str, Path] = {}
+
+    @model_validator(mode="after")
+    def _known_adapter_languages(self) -> EvaluatePhase:
+        unknown = [lang for lang in self.language_adapters if lang not in LANGUAGE_INFO]
+        if unknown:
+            raise ValueError(f"language_adapters: unknown language code(s) {', '.join(unknown)}; "
+                             "use ISO 639-1 codes such as de, sw")
+        return self
 
 
 def _phase_kind(value: Any) -> str | None:
@@ -349,6 +403,7 @@ def _phase_kind(value: Any) -> str | None:
 # The tag of each tagged union member, as it appears in validation error locations.
 _TAGGED_MODELS: dict[str, type[BaseModel]] = {
     "train": TrainPhase, "evaluate": EvaluatePhase, "multitask": MultiTaskPhase, "curriculum": CurriculumPhase,
+    "fuse": FusePhase,
     "uniform": UniformSampler, "proportional": ProportionalSampler, "temperature": TemperatureSampler,
     "fixed": FixedSampler,
 }
@@ -357,7 +412,8 @@ Phase = Annotated[
     Annotated[TrainPhase, Tag("train")]
     | Annotated[EvaluatePhase, Tag("evaluate")]
     | Annotated[MultiTaskPhase, Tag("multitask")]
-    | Annotated[CurriculumPhase, Tag("curriculum")],
+    | Annotated[CurriculumPhase, Tag("curriculum")]
+    | Annotated[FusePhase, Tag("fuse")],
     Discriminator(_phase_kind),
 ]
 TrainingPhase = TrainPhase | MultiTaskPhase
@@ -405,11 +461,14 @@ def resolved_config(cfg: ExperimentConfig) -> dict:
 
 
 def phase_tasks(phase: TrainPhase | MultiTaskPhase | EvaluatePhase) -> list[str]:
-    return [t.task for t in phase.tasks] if isinstance(phase, MultiTaskPhase) else [phase.task]
+    """The tasks a phase trains or scores (none for a masked-LM-only phase)."""
+    if isinstance(phase, MultiTaskPhase):
+        return [t.task for t in phase.tasks]
+    return [phase.task] if phase.task else []
 
 
 def phase_entries(phase: TrainingPhase, where: str) -> list[tuple[TaskEntry, str]]:
     """The tasks a training phase learns, each with its place in the config (for errors)."""
     if isinstance(phase, MultiTaskPhase):
         return [(entry, f"{where}.tasks.{i}") for i, entry in enumerate(phase.tasks)]
-    return [(phase, where)]
+    return [(phase, where)] if phase.task else []

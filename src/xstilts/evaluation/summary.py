@@ -39,7 +39,16 @@ def render_summary(summary: dict) -> str:
     lines = [f"# Run `{summary['name']}`", "",
              f"Model `{cfg['model']}`, seed {cfg['seed']}, max length {cfg['max_length']}.", ""]
     for name, phase in summary["phases"].items():
-        if phase["kind"] == "train":
+        if phase["kind"] == "fuse":
+            lines += [f"## Phase `{name}`: the stage adapters combined into one LoRA adapter", "",
+                      ", ".join(f"`{stage}` x {weight:g}" for stage, weight in phase["stages"].items())
+                      + f" ({phase['combination']}, rank {phase['rank']}).", ""]
+        elif phase["kind"] == "train" and not phase["tasks"]:
+            lines += [f"## Phase `{name}`: masked-LM only", "",
+                      f"{phase['examples_seen']} sentences seen ({phase['mlm']['sentences']} distinct), "
+                      f"{phase['optimizer_steps']} steps, {phase['train_seconds']} s; final MLM loss "
+                      f"{phase['final_mlm_loss']:.3f}.", ""]
+        elif phase["kind"] == "train":
             lines += [
                 f"## Phase `{name}`: trained on `{phase['train_task']}` for `{phase['task']}`", "",
                 f"{phase['examples_seen']} inputs seen, {phase['epochs']:g} pass(es) over {phase['train_examples']} "
@@ -54,6 +63,9 @@ def render_summary(summary: dict) -> str:
             metric = next(iter(phase["average"]))
             rows = language_rows(phase)
             lines += [f"## Phase `{name}`: {phase['task']} {phase['split']} ({metric}, %)", ""]
+            if phase.get("language_adapters"):
+                lines += ["Language adapters (MAD-X style, added for that language only): " + ", ".join(
+                    f"{lang} `{path}`" for lang, path in phase["language_adapters"].items()) + ".", ""]
             if _has_notes(rows):
                 lines += ["| language | score | n | warning |", "|---|---:|---:|---|"]
                 lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]

@@ -5,6 +5,9 @@ an XTREME submission file `xtreme/<task>/<split>-<lang>.<tsv|jsonl|json>` (what 
 XTREME's evaluate.py read; for a `max_examples` subset also `<split>-<lang>.subset.json`: the label
 rows and ids of its predictions), and `scores/<task>/<split>-<lang>.json` per language as it goes,
 so an interrupted evaluation resumes at the first language without scores.
+
+A language listed in the phase's `language_adapters` is scored by the model with that
+language's LoRA adapter added (MAD-X style); the others by the model as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from xstilts.formats import get_format
 from xstilts.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xstilts.metrics import mean
 from xstilts.metrics.degenerate import check_records
+from xstilts.models.lora import with_language_adapter
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.tasks.spec import TaskSpec
 
@@ -50,7 +54,9 @@ def evaluate_languages(
                 continue
             scored = ScoredSet.load(spec, cfg.split, lang, data, cfg.max_examples, seed, tokenizer, max_length)
             task = bar.add_task(f"eval {spec.name} {lang}", total=len(scored.features), status="")
-            result = scored.evaluate(model, device, cfg.batch_size, layer=cfg.layer,
+            adapter = cfg.language_adapters.get(lang)
+            scoring = model if adapter is None else model.with_encoder(with_language_adapter(model.encoder, adapter))
+            result = scored.evaluate(scoring, device, cfg.batch_size, layer=cfg.layer,
                                      advance=lambda n, t=task: bar.update(t, advance=n))
             scores = dict(result.scores)
             scores.update(n=len(scored.examples), skipped_rows=len(scored.report.skipped), source=scored.report.origin)
@@ -71,8 +77,11 @@ def evaluate_languages(
                     subset_path.unlink(missing_ok=True)  # from an earlier subset run into the same folder
             write_json_atomic(score_file, scores)
             per_language[lang] = scores
-    return summarize(spec.name, spec.version, cfg.split, spec.train_language,
-                     [m.name for m in spec.metrics], per_language)
+    summary = summarize(spec.name, spec.version, cfg.split, spec.train_language,
+                        [m.name for m in spec.metrics], per_language)
+    if cfg.language_adapters:
+        summary["language_adapters"] = {lang: str(path) for lang, path in cfg.language_adapters.items()}
+    return summary
 
 
 def summarize(task: str, version: int, split: str, source_language: str,

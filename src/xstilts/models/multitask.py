@@ -70,6 +70,13 @@ class MultiTaskModel(nn.Module):
             )
         return self.ensure_head(spec)
 
+    def with_encoder(self, encoder: nn.Module) -> MultiTaskModel:
+        """This model's heads (shared, not copied) on another encoder."""
+        other = MultiTaskModel(encoder, self.pooling, self.dropout)
+        other.heads = self.heads
+        other.head_info = self.head_info
+        return other
+
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.pooling == "cls":
             return hidden[:, 0]

@@ -67,6 +67,17 @@ def check_model_source(name: str, encoder_layers: int | None = None) -> None:
         check_encoder_layers(encoder_layers, getattr(config, "num_hidden_layers", encoder_layers))
 
 
+def encoder_config(name: str, encoder_layers: int | None = None):
+    """The transformers config of model `name` (as `load_encoder_and_tokenizer` would load it,
+    cut to `encoder_layers`), without its weights."""
+    path = resolve_model_path(name)
+    with _loading(name, path) as cache_only:
+        config = AutoConfig.from_pretrained(path, local_files_only=cache_only)
+    if encoder_layers is not None:
+        config.num_hidden_layers = encoder_layers
+    return config
+
+
 def check_encoder_layers(n: int, available: int) -> None:
     if not 1 <= n <= available:
         raise XstiltsError(f"encoder_layers: {n} is not between 1 and the model's {available} layers")

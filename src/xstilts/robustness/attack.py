@@ -69,7 +69,8 @@ def latest_model_dir(run_dir: Path) -> Path:
     phases = read_json(metrics_file, "a finished run's metrics.json").get("phases")
     if not isinstance(phases, dict):
         raise XstiltsError(f"{metrics_file}: no 'phases'; not a metrics.json `xstilts run` wrote")
-    trained = [name for name, phase in phases.items() if isinstance(phase, dict) and phase.get("kind") == "train"]
+    # A fuse phase (a fused curriculum's) writes a model as a train phase does.
+    trained = [name for name, phase in phases.items() if isinstance(phase, dict) and phase.get("kind") in ("train", "fuse")]
     if not trained:
         raise XstiltsError(f"{metrics_file}: the run has no train phase, so no trained model to attack")
     return run_dir / trained[-1] / "model"

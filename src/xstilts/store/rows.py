@@ -19,10 +19,13 @@ _COUNTS = ("n", "skipped_rows")
 
 
 def phase_label(phase: dict) -> str:
-    """A training phase in a few characters: its task, or e.g. multitask(mnli+qqp)."""
+    """A training phase in a few characters: its task, or e.g. multitask(mnli+qqp),
+    fuse(<stage phases>), mlm (masked LM only)."""
     kind = phase.get("kind", "train")
+    if kind == "fuse":
+        return f"fuse({'+'.join(phase['stages'])})"
     task = phase["task"] if "task" in phase else "+".join(t["task"] for t in phase["tasks"])
-    return task if kind == "train" else f"{kind}({task})"
+    return (task or "mlm") if kind == "train" else f"{kind}({task})"
 
 
 def read_run_record(run_dir: Path) -> dict[str, Any]:

@@ -77,7 +77,9 @@ def _phase_text(phase: dict) -> str:
     if kind == "evaluate":
         size = f", {phase['max_examples']} examples per language" if phase.get("max_examples") else ", every example"
         return f"evaluate {phase['task']} {phase.get('split', 'dev')}{size}"
-    tasks = phase["task"] if "task" in phase else "+".join(t["task"] for t in phase["tasks"])
+    if kind == "fuse":
+        return f"fuse the LoRA adapters of {', '.join(phase['stages'])} (weights {phase['weights']})"
+    tasks = phase.get("task") or "+".join(t["task"] for t in phase.get("tasks", [])) or "masked LM"
     length = (f"budget {phase['budget']} examples" if phase.get("budget") else f"{phase.get('epochs') or 1} epoch(s)")
     pool = f", pool {phase['max_examples']}" if phase.get("max_examples") else ""
     return f"{kind} {tasks} ({length}{pool}, lr {phase.get('lr')}, batch {phase.get('batch_size')})"
@@ -220,7 +222,8 @@ def _limitations(verification: Verification) -> Section:
     if subsets:
         lines.append("Evaluations on subsets: " + "; ".join(f"{task}: {n} examples per language" for task, n in subsets)
                      + ".")
-    pools = sorted({(p.get("task") or "+".join(t["task"] for t in p.get("tasks", [])), p.get("max_examples") or p.get("budget"))
+    pools = sorted({(p.get("task") or "+".join(t["task"] for t in p.get("tasks", [])) or "masked LM",
+                     p.get("max_examples") or p.get("budget"))
                     for r in runs for p in resolved_config(r.config)["phases"]
                     if p.get("kind") != "evaluate" and (p.get("max_examples") or p.get("budget"))})
     if pools:

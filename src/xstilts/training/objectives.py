@@ -23,11 +23,14 @@ class TrainingModule(nn.Module):
         self.model = model
         self.mlm_head = mlm_head
 
-    def forward(self, head: str, batch: dict[str, torch.Tensor],
-                mlm_batch: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(task loss, MLM loss or None)."""
-        outputs = self.model(head, batch["input_ids"], batch["attention_mask"])
-        task_loss = get_format(self.model.head_info[head].format).loss(outputs, batch)
+    def forward(self, head: str | None, batch: dict[str, torch.Tensor] | None,
+                mlm_batch: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(task loss, MLM loss): the task loss is None without a task batch (a masked-LM-only
+        phase), the MLM loss without an MLM batch."""
+        task_loss = None
+        if batch is not None:
+            outputs = self.model(head, batch["input_ids"], batch["attention_mask"])
+            task_loss = get_format(self.model.head_info[head].format).loss(outputs, batch)
         if mlm_batch is None:
             return task_loss, None
         hidden = self.model.encoder(input_ids=mlm_batch["input_ids"],

@@ -38,6 +38,7 @@ from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_leng
 from xstilts.models.sources import check_model_source
 from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training import run_folder
+from xstilts.training.fusion import run_fuse_phase
 from xstilts.training.interrupts import StopRequests
 from xstilts.training.phase_reuse import record_identity, reuse_finished_phase
 from xstilts.training.train_phase import DONE, TrainPhaseRunner
@@ -72,7 +73,7 @@ def _needs_pretrained_model(plan: RunPlan) -> bool:
     for phase in plan.phases:
         if not (phase.dir / DONE).is_file():
             return True
-        if phase.training:
+        if phase.hands_on_model:
             return False
     return False
 
@@ -131,7 +132,9 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
         # wandb writes its run files (online or WANDB_MODE=offline) in the run's folder, not the cwd.
         accelerator.init_trackers(cfg.name, config={"seed": cfg.seed, "model": cfg.model},
                                   init_kwargs={"wandb": {"dir": str(run_dir)}})
-    model_dir: Path | None = None  # the latest trained model; None = the pretrained encoder
+    # The model the next phase starts from: the latest trained (or fused) model, except that
+    # the stages of a fused curriculum all start from the model before it; None = pretrained.
+    model_dir: Path | None = None
     results: dict[str, dict] = {}
     ran = False
     skipped: list[str] = []
@@ -140,11 +143,20 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
             console.print(f"[green]phase '{phase.name}' already done, skipped")
             skipped.append(phase.name)
             results[phase.name] = json.loads((phase.dir / "metrics.json").read_text(encoding="utf-8"))
-        elif phase.training and (reused := reuse_finished_phase(plan, phase)) is not None:
+        elif not phase.makes_model:
+            console.print(f"[bold]phase '{phase.name}': evaluate {phase.spec.name} ({phase.config.split})")
+            results[phase.name] = _evaluate_phase(plan, phase, model_dir, accelerator)
+            ran = True
+        elif not phase.training:
+            console.print(f"[bold]phase '{phase.name}': fuse the adapters of {', '.join(phase.config.stages)}")
+            results[phase.name] = run_fuse_phase(plan, phase, model_dir, accelerator)
+            ran = True
+        elif (reused := reuse_finished_phase(plan, phase)) is not None:
             results[phase.name] = reused
             ran = True
-        elif phase.training:
-            console.print(f"[bold]phase '{phase.name}': train on {' + '.join(phase_tasks(phase.config))}")
+        else:
+            learns = " + ".join(phase_tasks(phase.config)) or "masked LM only"
+            console.print(f"[bold]phase '{phase.name}': train on {learns}")
             runner = TrainPhaseRunner(plan, phase, model_dir, accelerator, stop)
             runner.setup()
             runner.run()
@@ -152,11 +164,7 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
             if accelerator.is_main_process:
                 record_identity(plan, phase)
             ran = True
-        else:
-            console.print(f"[bold]phase '{phase.name}': evaluate {phase.spec.name} ({phase.config.split})")
-            results[phase.name] = _evaluate_phase(plan, phase, model_dir, accelerator)
-            ran = True
-        if phase.training:
+        if phase.hands_on_model:
             model_dir = phase.dir / "model"
         stop.raise_if_requested()
     accelerator.end_training()
@@ -186,7 +194,7 @@ def _run_phases(plan: RunPlan, force: bool, stop: StopRequests) -> dict:
 def _remove_unkept_models(plan: RunPlan) -> None:
     """Remove the models of a finished run that `keep_models` / a phase's `keep_model` let go,
     leaving a note that says so for the commands that look for them."""
-    trained = [phase for phase in plan.phases if phase.training]
+    trained = [phase for phase in plan.phases if phase.makes_model]
     for phase in trained:
         policy = plan.config.keep_models
         keep = phase.config.keep_model

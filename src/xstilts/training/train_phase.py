@@ -8,7 +8,9 @@ from a checkpoint if one exists; `run()` is a loop of predicates (evaluate? save
 Each batch: the task sampler draws a task, that task's stream gives its next batch, and with
 continued MLM a batch of masked unlabeled sentences joins it; `grad_accum_steps` batches make
 one optimizer step. The budget (training examples) fixes the number of batches up front and
-the last batch is cut to fit it, so equal budgets mean equal numbers of examples.
+the last batch is cut to fit it, so equal budgets mean equal numbers of examples. A phase with
+`mlm` and no task trains on the masked sentences alone (with `peft`: a MAD-X-style language
+adapter); its budget counts sentences.
 
 On disk, in `runs/<run>/<phase>/`:
   model/          best model so far on English dev (HF encoder + heads), or the last one
@@ -111,7 +113,12 @@ class TrainPhaseRunner:
 
     @property
     def label(self) -> str:
-        return "+".join(t.name for t in self.tasks)
+        return "+".join(t.name for t in self.tasks) or "mlm"
+
+    @property
+    def mlm_only(self) -> bool:
+        """A masked-LM-only phase: no task, the unlabeled sentences are what it trains on."""
+        return not self.phase.tasks
 
     # ------------------------------------------------------------------ setup
 
@@ -150,7 +157,8 @@ class TrainPhaseRunner:
         # Pools count model inputs, so an epoch is one pass over them: a long QA context split
         # into several windows gives several inputs.
         pools = [len(f) for f in self.features]
-        self.sampler = build_task_sampler(self.sampler_config, [t.name for t in self.tasks], pools, exp.seed)
+        self.sampler = (None if self.mlm_only
+                        else build_task_sampler(self.sampler_config, [t.name for t in self.tasks], pools, exp.seed))
         if cfg.mlm:
             self._setup_mlm()
         self.transfer = (TransferCurve(self.phase.curve, self.tokenizer, self.data, exp.seed, exp.max_length)
@@ -158,10 +166,11 @@ class TrainPhaseRunner:
 
         # Length of training: every process takes its own batch of each draw.
         self.world = self.accelerator.num_processes
-        self.epoch_size = sum(pools)
+        self.epoch_size = len(self.mlm_features) if self.mlm_only else sum(pools)
+        self.batch_size = cfg.mlm.batch_size if self.mlm_only else cfg.batch_size
         epochs = getattr(cfg, "epochs", None) or 1  # multi-task phases: one pass over the pools
         self.budget = cfg.budget or self.epoch_size * epochs
-        per_draw = cfg.batch_size * self.world
+        per_draw = self.batch_size * self.world
         self.total_batches = math.ceil(self.budget / per_draw)
         if 0 < self.budget % per_draw < self.world:
             raise XstiltsError(f"{self.where}.budget: {self.budget} leaves a last batch of {self.budget % per_draw} "
@@ -203,7 +212,8 @@ class TrainPhaseRunner:
         self.accelerator.load_state(str(self.checkpoint_dir))
         saved = json.loads((self.checkpoint_dir / "trainer_state.json").read_text(encoding="utf-8"))
         self.state = TrainerState(**saved)
-        self.sampler.load_state_dict(torch.load(self.checkpoint_dir / "sampler.pt", weights_only=True))
+        if self.sampler is not None:
+            self.sampler.load_state_dict(torch.load(self.checkpoint_dir / "sampler.pt", weights_only=True))
         console.print(f"[yellow]resuming phase '{self.cfg.name}' at optimizer step "
                       f"{self.state.optimizer_steps}/{self.total_steps}")
 
@@ -220,7 +230,8 @@ class TrainPhaseRunner:
                 epoch = state.examples_seen // self.epoch_size
                 losses, drawn = self._optimizer_step()
                 state.optimizer_steps += 1
-                bar.update(task, completed=state.batches_done, status=f"loss {losses['loss']:.3f}")
+                shown = "loss" if "loss" in losses else "mlm_loss"
+                bar.update(task, completed=state.batches_done, status=f"{shown} {losses[shown]:.3f}")
                 self._log({"step": state.optimizer_steps, "epoch": epoch, **losses,
                            "lr": self.scheduler.get_last_lr()[0], "tasks": drawn,
                            "seconds": round(time.perf_counter() - started, 3)})
@@ -244,18 +255,24 @@ class TrainPhaseRunner:
         losses: dict[str, list[float]] = {"loss": [], "mlm_loss": []}
         drawn = []
         for i in range(count):
-            t = self.sampler.pop(self.state.batches_done)
-            batch = self._next_batch(t)
+            head, batch = None, None
+            if not self.mlm_only:
+                t = self.sampler.pop(self.state.batches_done)
+                head, batch = self.heads[t], self._next_batch(t)
+                drawn.append(self.tasks[t].name)
             mlm_batch = self._next_mlm_batch() if self.cfg.mlm else None
-            drawn.append(self.tasks[t].name)
             # Gradients add up over the step's batches; DDP syncs them with the last one only.
             sync = contextlib.nullcontext() if i == count - 1 else self.accelerator.no_sync(self.module)
             with sync:
                 with self.accelerator.autocast():
-                    task_loss, mlm_loss = self.module(self.heads[t], batch, mlm_batch)
-                    loss = task_loss if mlm_loss is None else task_loss + self.cfg.mlm.weight * mlm_loss
+                    task_loss, mlm_loss = self.module(head, batch, mlm_batch)
+                    if task_loss is None:
+                        loss = mlm_loss
+                    else:
+                        loss = task_loss if mlm_loss is None else task_loss + self.cfg.mlm.weight * mlm_loss
                 self.accelerator.backward(loss / count)
-            losses["loss"].append(task_loss.item())
+            if task_loss is not None:
+                losses["loss"].append(task_loss.item())
             if mlm_loss is not None:
                 losses["mlm_loss"].append(mlm_loss.item())
         self.accelerator.unscale_gradients()
@@ -269,21 +286,32 @@ class TrainPhaseRunner:
         """This process's part of task t's next batch; the last batch of the phase is cut to
         what is left of the budget."""
         state, name = self.state, self.tasks[t].name
-        size = min(self.cfg.batch_size * self.world, self.budget - state.examples_seen)
-        rank = self.accelerator.process_index
-        local = size // self.world + (rank < size % self.world)
-        indices = self.streams[t].batch(state.task_batches[name] * self.world + rank)[:local]
+        indices = self.streams[t].batch(state.task_batches[name] * self.world + self.accelerator.process_index)
+        indices, size = self._count_budget(indices)
         state.task_batches[name] += 1
         state.task_examples[name] += size
-        state.examples_seen += size
-        state.batches_done += 1
         batch = self.collators[t]([self.features[t][i] for i in indices])
         return {k: v.to(self.accelerator.device) for k, v in batch.items()}
 
+    def _count_budget(self, indices: list[int]) -> tuple[list[int], int]:
+        """This process's part of a batch of the phase's budget, cut to what is left of it, and
+        the examples all processes take in this draw (counted as seen)."""
+        state = self.state
+        size = min(self.batch_size * self.world, self.budget - state.examples_seen)
+        rank = self.accelerator.process_index
+        local = size // self.world + (rank < size % self.world)
+        state.examples_seen += size
+        state.batches_done += 1
+        return indices[:local], size
+
     def _next_mlm_batch(self) -> dict[str, torch.Tensor]:
+        """The unlabeled stream's next batch; in a masked-LM-only phase, the batch of the budget."""
         index = self.state.mlm_batches * self.world + self.accelerator.process_index
         self.state.mlm_batches += 1
-        rows = [{"input_ids": list(self.mlm_features[i].input_ids[0])} for i in self.mlm_stream.batch(index)]
+        indices = self.mlm_stream.batch(index)
+        if self.mlm_only:
+            indices, _ = self._count_budget(indices)
+        rows = [{"input_ids": list(self.mlm_features[i].input_ids[0])} for i in indices]
         batch = self.mlm_collator(rows)
         return {k: batch[k].to(self.accelerator.device) for k in ("input_ids", "attention_mask", "labels")}
 
@@ -366,7 +394,8 @@ class TrainPhaseRunner:
         # Pickled, not safetensors: a tied MLM output layer is one tensor under two names,
         # which safetensors would save once and then fail to load.
         self.accelerator.save_state(str(staging), safe_serialization=False)
-        torch.save(self.sampler.state_dict(), staging / "sampler.pt")
+        if self.sampler is not None:
+            torch.save(self.sampler.state_dict(), staging / "sampler.pt")
         write_json_atomic(staging / "trainer_state.json", asdict(self.state))
         replace_dir_atomic(staging, self.checkpoint_dir)
 
@@ -381,8 +410,8 @@ class TrainPhaseRunner:
         state = self.state
         if state.best_dev is None:
             self._save_model()
-        pool = sum(len(t.examples) for t in self.tasks)
-        probabilities = self.sampler.probs(state.batches_done).tolist()
+        pool = sum(len(t.examples) for t in self.tasks) if self.tasks else len(self.mlm_features)
+        probabilities = [] if self.sampler is None else self.sampler.probs(state.batches_done).tolist()
         metrics = {
             "kind": "train",
             "task": self.label,
@@ -408,6 +437,7 @@ class TrainPhaseRunner:
             "best_step": state.best_step,
             "dev_examples": sum(len(t.dev_examples) for t in self.tasks),
             "final_train_loss": next((r["loss"] for r in reversed(state.curve) if "loss" in r), None),
+            "final_mlm_loss": next((r["mlm_loss"] for r in reversed(state.curve) if "mlm_loss" in r), None),
             "train_seconds": round(state.seconds, 2),
             "train_examples_per_second": round(state.examples_seen / max(state.seconds, 1e-9), 2),
             "transfer_curve": state.transfer_curve,

@@ -160,7 +160,8 @@ class RunPlan:
             if phase.training and phase.config.mlm:
                 mlm = phase.config.mlm
                 # Read to check, not kept: unlabeled text is cheap to read again.
-                unlabeled_sentences(mlm_text_files(mlm, phase.where), mlm.tsv_columns, mlm.jsonl_fields, phase.where)
+                unlabeled_sentences(mlm_text_files(mlm, self.data.dir, phase.where), mlm.tsv_columns, mlm.jsonl_fields,
+                                    phase.where)
 
 
 def has_dev_set(train_spec: TaskSpec) -> bool:
@@ -168,11 +169,20 @@ def has_dev_set(train_spec: TaskSpec) -> bool:
     return any("dev" in source.splits for source in train_spec.sources)
 
 
-def mlm_text_files(cfg: MaskedLMConfig, where: str) -> tuple[Path, ...]:
+DATA_DIR_FIELD = "{data_dir}"
+
+
+def mlm_text_files(cfg: MaskedLMConfig, data_dir: Path | None, where: str) -> tuple[Path, ...]:
     """The files `mlm.files` names (globs expanded, sorted) but `mlm.exclude`; each pattern
-    must leave at least one file."""
+    must leave at least one file. `{data_dir}` in a pattern is the run's data folder, so a
+    shipped config names local text without a machine's path."""
     files: list[Path] = []
     for pattern in cfg.files:
+        if DATA_DIR_FIELD in pattern:
+            if data_dir is None:
+                raise XstiltsError(f"{where}.mlm.files: '{pattern}' names {DATA_DIR_FIELD} but no data folder is set; "
+                                   "give --data-dir, data.dir or $XSTILTS_DATA_DIR")
+            pattern = pattern.replace(DATA_DIR_FIELD, str(data_dir))
         matches = [Path(m) for m in sorted(glob.glob(pattern))
                    if not any(fnmatch.fnmatch(Path(m).name, e) for e in cfg.exclude)]
         if not matches:

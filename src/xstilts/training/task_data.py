@@ -5,6 +5,7 @@ sentences for continued masked-language modelling."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from xstilts.config import MaskedLMConfig
 from xstilts.config.plan import TaskPlan, has_dev_set, mlm_text_files
@@ -52,8 +53,8 @@ def load_training_task(task: TaskPlan, data: DataSettings, seed: int, dev_max_ex
     return TrainingTask(task, languages, select_subset(pool, task.entry.max_examples, seed), reports, dev)
 
 
-def read_unlabeled_text(cfg: MaskedLMConfig, seed: int, where: str = "") -> list[str]:
+def read_unlabeled_text(cfg: MaskedLMConfig, seed: int, data_dir: Path | None, where: str = "") -> list[str]:
     """Sentences of the configured columns/fields, each once, in file order; a seeded subset
     of `max_sentences`."""
-    sentences = unlabeled_sentences(mlm_text_files(cfg, where), cfg.tsv_columns, cfg.jsonl_fields, where)
+    sentences = unlabeled_sentences(mlm_text_files(cfg, data_dir, where), cfg.tsv_columns, cfg.jsonl_fields, where)
     return select_subset(sentences, cfg.max_sentences, seed)

@@ -201,7 +201,7 @@ class TrainPhaseRunner:
         mlm = self.cfg.mlm
         if self.tokenizer.mask_token is None:
             raise XstiltsError(f"{self.where}.mlm: the model's tokenizer has no mask token")
-        sentences = read_unlabeled_text(mlm, self.exp.seed, self.where)
+        sentences = read_unlabeled_text(mlm, self.exp.seed, self.data.dir, self.where)
         self.mlm_features = encode_sentences_cached(sentences, self.tokenizer, self.exp.max_length)
         self.mlm_stream = BatchStream(len(sentences), mlm.batch_size, self.exp.seed,
                                       [f.length for f in self.mlm_features] if self.cfg.group_by_length else None)

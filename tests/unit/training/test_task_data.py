@@ -67,10 +67,10 @@ def test_unlabeled_text_from_tsv_columns_jsonl_fields_and_text_files(tmp_path):
     (tmp_path / "c.txt").write_text("fünf\nzwei\n", encoding="utf-8")
     cfg = MaskedLMConfig(files=[str(tmp_path / "a.tsv"), str(tmp_path / "*.jsonl"), str(tmp_path / "c.txt")],
                          tsv_columns=[0, 1])
-    assert read_unlabeled_text(cfg, seed=0) == ["eins", "zwei", "drei", "vier", "fünf"]  # repeats kept once
+    assert read_unlabeled_text(cfg, seed=0, data_dir=None) == ["eins", "zwei", "drei", "vier", "fünf"]  # repeats kept once
     without = cfg.model_copy(update={"files": [str(tmp_path / "*.*")], "exclude": ["*.tsv", "c.*"]})
-    assert read_unlabeled_text(without, seed=0) == ["vier"]
-    subset = read_unlabeled_text(cfg.model_copy(update={"max_sentences": 2}), seed=0)
+    assert read_unlabeled_text(without, seed=0, data_dir=None) == ["vier"]
+    subset = read_unlabeled_text(cfg.model_copy(update={"max_sentences": 2}), seed=0, data_dir=None)
     assert len(subset) == 2 and set(subset) < {"eins", "zwei", "drei", "vier", "fünf"}
 
 
@@ -84,4 +84,14 @@ def test_unlabeled_text_errors_name_the_place(tmp_path, files, extra, message):
     (tmp_path / "b.jsonl").write_text(json.dumps({"text": "vier"}) + "\n", encoding="utf-8")
     cfg = MaskedLMConfig(files=[str(tmp_path / f) for f in files], **extra)
     with pytest.raises(XstiltsError, match=message):
-        read_unlabeled_text(cfg, seed=0)
+        read_unlabeled_text(cfg, seed=0, data_dir=None)
+
+
+def test_unlabeled_text_files_under_the_data_folder(tmp_path):
+    (tmp_path / "xnli").mkdir()
+    (tmp_path / "xnli" / "dev-de.tsv").write_text("eins\tzwei\n", encoding="utf-8")
+    cfg = MaskedLMConfig(files=["{data_dir}/xnli/dev-*.tsv"])
+    assert read_unlabeled_text(cfg, seed=0, data_dir=tmp_path) == ["eins"]
+    with pytest.raises(XstiltsError, match=r"^phases.1.mlm.files: '\{data_dir\}/xnli/dev-\*.tsv' names \{data_dir\} "
+                                           r"but no data folder is set; give --data-dir"):
+        read_unlabeled_text(cfg, seed=0, data_dir=None, where="phases.1")

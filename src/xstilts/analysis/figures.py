@@ -21,7 +21,7 @@ _AXIS_LABELS = {
     "score": "accuracy (%)",
     "gap": "transfer gap (points below {source})",
 }
-MIN_GAP_SPAN = 20.0  # points: a transfer-gap axis never zooms in further, so 1 point of noise stays small
+MIN_GAP_SPAN = 20.0  # points: a gap or score axis never zooms in further, so 1 point of noise stays small
 
 
 def _pyplot():
@@ -237,6 +237,8 @@ def slope_figure(kind: str, source: str, series: dict[str, tuple[dict[str, float
         ax.plot(line_x, intercept + slope * line_x, color=colour, linewidth=1.5)
         for lang, (x, y) in points.items():
             ax.annotate(lang, (x, y), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7, color="#333333")
+    scores = [y for points, _, _ in series.values() for _, y in points.values()]
+    ax.set_ylim(*_span_at_least(min(scores) - 2, max(scores) + 2, MIN_GAP_SPAN))  # noise stays small
     ax.set_xlabel(f"{kind} distance from {source} (URIEL, 0 = same, 1 = nothing shared)")
     ax.set_ylabel("score (points)")
     ax.grid(alpha=0.3)

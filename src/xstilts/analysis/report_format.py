@@ -42,8 +42,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.8em 0 0.3em; font-size: 0.9em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: left; white-space: nowrap; }
-th { background: #f3f3f3; white-space: normal; vertical-align: bottom; } .num { text-align: right; }
+th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; vertical-align: bottom; } .num { text-align: right; white-space: nowrap; }
+.table { overflow-x: auto; }  /* a table wider than the page scrolls instead of being cut off */
 td.group { text-align: left; font-weight: 600; background: #fafafa; padding-top: 0.6em; white-space: normal; }
 .caption { font-size: 0.85em; color: #555; max-width: 70em; margin-bottom: 1.2em; }
 img { max-width: 100%; display: block; margin-top: 1em; }
@@ -82,7 +83,8 @@ def _html_table(table: Table) -> str:
         else:
             body.append("<tr>" + "".join(f"<td{a}>{html.escape(cell)}</td>" for cell, a in zip(row, numeric)) + "</tr>")
     caption = f"<p class=\"caption\">{html.escape(table.caption)}</p>\n" if table.caption else ""
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n" + caption
+    return (f"<div class=\"table\"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody>\n</table></div>\n" + caption)
 
 
 def render_markdown(title: str, sections: list[Section], figure_dir: str) -> str:

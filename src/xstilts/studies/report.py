@@ -8,6 +8,7 @@ prediction files. The abstract, methodology and limitations are templates filled
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from xstilts.analysis.figures import effects_figure, slope_figure
 from xstilts.analysis.report_format import Figure, Section, Table, render_html, render_markdown
 from xstilts.analysis.stats import ols_slope
 from xstilts.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.studies.plan import StudyRun
 from xstilts.studies.verify import UNTESTABLE, ClaimResult, Verification
 from xstilts.training.pipeline import resolved_config
@@ -237,9 +239,41 @@ def _limitations(verification: Verification) -> Section:
     return Section("Limitations", lines)
 
 
+def provenance(verification: Verification) -> dict:
+    """What made the report and its runs: this command, code and machine, now; each finished run's
+    code commit, start and end (from its metrics.json)."""
+    runs = []
+    for run in verification.plan.unique_runs:
+        metrics_file = run.run_dir / "metrics.json"
+        if metrics_file.is_file():
+            made = json.loads(metrics_file.read_text(encoding="utf-8")).get("provenance", {})
+            runs.append({"run": run.name, "commit": made.get("commit"), "started": made.get("started"),
+                         "finished": made.get("finished"), "machine": made.get("machine")})
+    return {"command": command_line(), "commit": source_commit(), "machine": machine(), "date": now(), "runs": runs}
+
+
+def _provenance_section(made: dict) -> Section:
+    box = made["machine"]
+    runs = made["runs"]
+    commits = Counter(r["commit"] or "unknown" for r in runs)
+    started = [r["started"] for r in runs if r["started"]]
+    finished = [r["finished"] for r in runs if r["finished"]]
+    lines = [f"Report: `{made['command']}` at commit {made['commit'] or 'unknown (not a git checkout)'}, "
+             f"{made['date']}, on {box['cpu']} ({box['cores']} cores, OMP_NUM_THREADS={box['omp_num_threads']}, "
+             f"{box['system']}, Python {box['python']})."]
+    if runs:
+        lines.append(f"Runs: {len(runs)} finished, made at commit(s) "
+                     + ", ".join(f"{c} ({n} run{'s' * (n > 1)})" for c, n in commits.most_common())
+                     + (f", between {min(started)} and {max(finished)}" if started and finished else "")
+                     + "; each run's own record is in its metrics.json (provenance).")
+    lines.append("Rerun the same command on the same runs to regenerate every number here.")
+    return Section("Provenance", lines)
+
+
 def build_study_report(verification: Verification, out_dir: Path) -> Path:
     plan = verification.plan
     study = plan.study
+    made = provenance(verification)
     tested = [r for r in verification.results if r.effect is not None]
     figures = []
     for number, unit in enumerate(dict.fromkeys(r.unit for r in tested)):  # one scale per figure
@@ -256,6 +290,7 @@ def build_study_report(verification: Verification, out_dir: Path) -> Path:
         Section("Results per run", tables=_results_tables(verification)),
         _limitations(verification),
         Section("References", [f"[{key}] {citation}" for key, citation in study.references.items()]),
+        _provenance_section(made),
     ]
     title = f"{study.title} \u2014 xstilts study {study.name}, setup {plan.setup_name}"
     out_dir = Path(out_dir)
@@ -263,7 +298,7 @@ def build_study_report(verification: Verification, out_dir: Path) -> Path:
         write_bytes_atomic(out_dir / "figures" / figure.file_name, figure.png)
     write_text_atomic(out_dir / "report.md", render_markdown(title, sections, "figures"))
     write_text_atomic(out_dir / "report.html", render_html(title, sections))
-    write_json_atomic(out_dir / "verdicts.json", verdicts_json(verification))
+    write_json_atomic(out_dir / "verdicts.json", {**verdicts_json(verification), "provenance": made})
     return out_dir / "report.html"
 
 

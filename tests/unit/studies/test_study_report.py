@@ -78,6 +78,8 @@ def test_every_number_in_the_report_is_computed(report):
     markdown = page.with_suffix(".md").read_text(encoding="utf-8")
     # Numbers outside names (run names such as fake-mnli, file names, the decision rule's 2·min).
     text = re.sub(r"\]\([^)]*\)", "", markdown)
+    # The provenance section (last) holds recorded facts, dates and versions: checked in the next test.
+    text = text[:text.index("## Provenance")]
     found = re.findall(r"(?<![\w.\u2212-])[+\u2212-]?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.]\w)", text)
     allowed = _computed_numbers(verification)
     strays = sorted({n for n in found if n.replace("\u2212", "-").lstrip("+") not in allowed
@@ -90,7 +92,7 @@ def test_the_report_has_its_sections(report):
     verification, page = report
     html = page.read_text(encoding="utf-8")
     for title in ("Abstract", "Research question", "Methodology", "Claims", "Claim mnli-helps", "Results per run",
-                  "Limitations", "References"):
+                  "Limitations", "References", "Provenance"):
         assert f"<h2>{title}</h2>" in html
     result = verification.results[0]
     assert result.verdict == "supported"
@@ -104,3 +106,7 @@ def test_the_report_has_its_sections(report):
     assert "data:image/png;base64," in html
     verdicts = json.loads((page.parent / "verdicts.json").read_text(encoding="utf-8"))
     assert [c["verdict"] for c in verdicts["claims"]] == ["supported", "untestable-here"]
+    made = verdicts["provenance"]
+    assert {r["run"] for r in made["runs"]} == {r.name for r in verification.plan.unique_runs if r.run_dir.name in
+                                                 verification.finished}
+    assert f"at commit {made['commit']}" in html and made["date"] in html

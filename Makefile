@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 XSTILTS_DATA_DIR ?= $(abspath ../shared/data)
 export XSTILTS_DATA_DIR
 
-.PHONY: install demo lint results test
+.PHONY: install demo lint results studies test
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -26,6 +26,15 @@ demo: $(STAMP)
 # run yet is listed as not measured.
 results: $(STAMP)
 	$(BIN)/python scripts/results.py --runs runs --out docs/results.md --allow-missing
+
+# The shipped studies' offline setups, run (or resumed) on two local workers and verified into
+# docs/studies/<study>/ (report.md with figures/, verdicts.json; report.html is left out of git).
+STUDIES := rq1-typology rq2-order phang2020
+studies: $(STAMP)
+	for study in $(STUDIES); do \
+		OMP_NUM_THREADS=1 $(BIN)/xstilts study run studies/$$study.yaml --setup offline --workers 2 && \
+		$(BIN)/xstilts study verify studies/$$study.yaml --setup offline --out docs/studies/$$study || exit 2; \
+	done
 
 # Style and the one-way layers of docs/architecture.md (contracts in pyproject.toml).
 lint: $(STAMP)

@@ -16,8 +16,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-# Progress and status go to stderr; result tables go to stdout, so they can be piped.
-console = Console(stderr=True)
+# Progress and status go to stderr; result tables go to stdout, so they can be piped. Status
+# lines are never cut into lines at rich's width (80 columns when not a terminal): a path in
+# them stays whole, to be copied or matched.
+console = Console(stderr=True, soft_wrap=True)
 results_console = Console()
 
 

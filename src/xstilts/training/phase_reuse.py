@@ -28,10 +28,14 @@ PHASE_ID = "PHASE_ID"
 
 
 def phase_identity(plan: RunPlan, phase: PhasePlan) -> str:
-    """The hash of everything a training phase's result depends on."""
+    """The hash of everything a training phase's result depends on: later phases, and the
+    tasks only they use, are left out."""
     resolved = resolved_config(plan.config)
+    earlier = plan.phases[:phase.index + 1]
+    specs = [spec for p in earlier for spec in ([s for t in p.tasks for s in (t.spec, t.train_spec)]
+                                                  if p.makes_model else [p.spec])]
     prefix = {**resolved, "phases": resolved["phases"][:phase.index + 1],
-              "task_versions": dict(sorted(plan.task_versions.items()))}
+              "task_versions": {spec.name: spec.version for spec in sorted(specs, key=lambda s: s.name)}}
     return run_identity(prefix)
 
 

@@ -61,6 +61,16 @@ def test_a_change_before_or_in_the_phase_trains_it(tmp_path, tiny_model_dir, tin
     assert trained_phases == ["intermediate", "target"] * 4
 
 
+def test_an_evaluation_added_after_the_phases_does_not_stop_their_reuse(tmp_path, tiny_model_dir, tiny_data_dir,
+                                                                          trained_phases):
+    _run(tmp_path, tiny_model_dir, tiny_data_dir, "first")
+    path = experiment_config(tmp_path, "more", tiny_model_dir, tiny_data_dir, PHASES.replace("TARGET", "xnli") + """
+  - {name: matched, kind: evaluate, task: mnli, split: dev, languages: [en]}""")
+    more = run_experiment(load_config(path))
+    assert trained_phases == ["intermediate", "target"]  # the run with a task more copied both
+    assert more["phases"]["target"]["reused_from"].endswith("first/target")
+
+
 def test_a_run_identical_but_for_its_name_copies_every_phase(tmp_path, tiny_model_dir, tiny_data_dir, trained_phases):
     first = _run(tmp_path, tiny_model_dir, tiny_data_dir, "first")
     twin = _run(tmp_path, tiny_model_dir, tiny_data_dir, "twin")

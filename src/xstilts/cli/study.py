@@ -33,6 +33,8 @@ def run(
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     retries: RetriesOption = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run only the runs whose name matches this glob, e.g. "
+                                             "'phang2020-qa-*' (a second machine or process can take the rest).")] = None,
     data_dir: DataDir = None,
     set_: Overrides = [],
 ) -> None:
@@ -41,12 +43,12 @@ def run(
     the executor, as a grid's do; the setup's `execution:` holds the grid file's settings."""
     plan = plan_study(study, setup, data_dir, set_)
     check_study(plan)
-    grid = study_grid(plan)
+    grid = study_grid(plan, only)
     aliases = len(plan.runs) - len(plan.unique_runs)
     console.print(f"study {plan.study.name}, setup {plan.setup_name}: {len(grid.runs)} runs"
                   + (f" ({aliases} more share a run with an identical config)" if aliases else ""))
     result = run_grid(grid, make_executor(executor, grid, workers), retries)
-    run_study_attacks(plan, {*result.done, *result.skipped})
+    run_study_attacks(plan, {run.name for run in grid.runs} & {*result.done, *result.skipped})
     if result.failed:
         console.print(f"[red]{len(result.failed)} run(s) failed[/red]: {', '.join(result.failed)}; their "
                       "attacks were not run, and `study verify` leaves out what they would measure")

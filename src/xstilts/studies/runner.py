@@ -6,6 +6,8 @@ earlier one) are not run again; an attack whose results.json is saved is skipped
 
 from __future__ import annotations
 
+import fnmatch
+
 from accelerate import Accelerator
 
 from xstilts.config import ExperimentConfig, data_dir_from
@@ -56,10 +58,14 @@ def check_study(plan: StudyPlan) -> None:
     _check_attacks(plan)
 
 
-def study_grid(plan: StudyPlan) -> Grid:
-    """The study's distinct runs as a grid that an executor runs (aliases measure their original)."""
-    runs = [GridRun(run.name, run.config, run.levels, run_identity(resolved_config(run.config)))
-            for run in plan.unique_runs]
+def study_grid(plan: StudyPlan, only: str | None = None) -> Grid:
+    """The study's distinct runs (those whose name matches the glob `only`) as a grid that an
+    executor runs; aliases measure their original."""
+    chosen = [run for run in plan.unique_runs if only is None or fnmatch.fnmatchcase(run.name, only)]
+    if not chosen:
+        names = [run.name for run in plan.unique_runs]
+        raise XstiltsError(f"--only {only}: no run of setup '{plan.setup_name}' matches; runs: {', '.join(names)}")
+    runs = [GridRun(run.name, run.config, run.levels, run_identity(resolved_config(run.config))) for run in chosen]
     return Grid(plan.path, plan.setup.execution, runs)
 
 

@@ -110,3 +110,15 @@ def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
     assert [c["verdict"] in ("supported", "contradicted", "inconclusive") for c in verdicts["claims"]] == [True] * 3
     assert all(c["ci"][0] <= c["effect"] <= c["ci"][1] for c in verdicts["claims"])
     assert Path(tmp_path / "report" / "report.html").is_file()
+
+
+def test_only_runs_the_matching_runs(tmp_path, tiny_model_dir, tiny_data_dir):
+    study = tmp_path / "tiny-study.yaml"
+    study.write_text(STUDY.format(model=tiny_model_dir, runs=tmp_path / "runs", data=tiny_data_dir), encoding="utf-8")
+    result = _cli("run", str(study), "--only", "tiny-n*")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()) == ["tiny-none"]
+    assert "1 runs" in result.output or "1 run" in result.output
+    missing = _cli("run", str(study), "--only", "tiny-x*")
+    assert isinstance(missing.exception, XstiltsError)
+    assert "--only tiny-x*: no run of setup 'offline' matches; runs: tiny-none, tiny-sst2" in str(missing.exception)

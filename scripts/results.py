@@ -26,7 +26,7 @@ from pathlib import Path
 from xstilts.config import load_config
 from xstilts.errors import XstiltsError
 from xstilts.io import write_text_atomic
-from xstilts.metrics.degenerate import PredictorCheck
+from xstilts.metrics.degenerate import PredictorCheck, wilson_interval
 from xstilts.training.pipeline import resolved_config
 from xstilts.training.run_folder import comparable
 
@@ -83,6 +83,18 @@ def _check_made_by(entry: Published, metrics: dict, run_dir: Path) -> None:
                            f"rerun it: xstilts run {entry.config} --force")
 
 
+def _pooled_interval(languages: dict, checks: dict, metric: str, chosen: list[str]) -> str:
+    """The Wilson interval of an average over languages with equally many examples: the share
+    right over all their examples (empty when the sizes differ or an accuracy check is missing)."""
+    sizes = {languages[lang]["n"] for lang in chosen}
+    if len(sizes) != 1 or not all(lang in checks for lang in chosen):
+        return ""
+    n = sizes.pop() * len(chosen)
+    right = round(sum(languages[lang][metric] * languages[lang]["n"] for lang in chosen))
+    low, high = wilson_interval(right, n)
+    return f"{_pct(low)}\u2013{_pct(high)}"
+
+
 def evaluation_table(phase_name: str, phase: dict) -> tuple[list[str], dict]:
     """Markdown lines of one evaluate phase (accuracy per language with its 95% Wilson CI, the
     averages, any degenerate-model warning) and its numbers for results.json."""
@@ -94,10 +106,11 @@ def evaluation_table(phase_name: str, phase: dict) -> tuple[list[str], dict]:
                                         if phase.get("zero_shot_average") else [])
     scores = [_pct(s[metric]) for s in languages.values()] + [_pct(phase["average"][metric])]
     intervals = [f"{_pct(checks[lang].ci_low)}\u2013{_pct(checks[lang].ci_high)}" if lang in checks else ""
-                 for lang in languages] + [""]
+                 for lang in languages] + [_pooled_interval(languages, checks, metric, list(languages))]
     if phase.get("zero_shot_average"):
         scores.append(_pct(phase["zero_shot_average"][metric]))
-        intervals.append("")
+        intervals.append(_pooled_interval(languages, checks, metric,
+                                          [lang for lang in languages if lang != phase["source_language"]]))
     n = {s["n"] for s in languages.values()}
     chance = {round(100 * c.chance, 1) for c in checks.values()}
     lines = [f"{metric.replace('_', ' ').capitalize()} (%) of phase `{phase_name}`, {phase['task']} {phase['split']}, "

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from xstilts.console import table
-from xstilts.metrics.degenerate import wilson_interval
+from xstilts.metrics.degenerate import pooled_accuracy
 from xstilts.provenance import machine, now, source_commit
 
 console = Console(width=160)
@@ -86,12 +86,10 @@ def measures(summary: dict) -> dict:
 def _zero_shot(phase: dict) -> dict:
     """Accuracy over every zero-shot example (languages but the source; equal subsets make it the
     languages' average), with its Wilson interval."""
-    scores = [s for lang, s in phase["languages"].items() if lang != phase["source_language"]]
-    n = sum(s["n"] for s in scores)
-    correct = round(sum(s["accuracy"] * s["n"] for s in scores))
-    low, high = wilson_interval(correct, n)
-    return {"zero_shot_average": 100 * correct / n, "zero_shot_average_ci": [100 * low, 100 * high],
-            "zero_shot_examples": n}
+    scores = [(s["accuracy"], s["n"]) for lang, s in phase["languages"].items() if lang != phase["source_language"]]
+    accuracy, low, high = pooled_accuracy(scores)
+    return {"zero_shot_average": 100 * accuracy, "zero_shot_average_ci": [100 * low, 100 * high],
+            "zero_shot_examples": sum(n for _, n in scores)}
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from xstilts.config import load_config
 from xstilts.errors import XstiltsError
 from xstilts.io import write_text_atomic
-from xstilts.metrics.degenerate import PredictorCheck, wilson_interval
+from xstilts.metrics.degenerate import PredictorCheck, pooled_accuracy
 from xstilts.training.pipeline import resolved_config
 from xstilts.training.run_folder import comparable
 
@@ -89,9 +89,7 @@ def _pooled_interval(languages: dict, checks: dict, metric: str, chosen: list[st
     sizes = {languages[lang]["n"] for lang in chosen}
     if len(sizes) != 1 or not all(lang in checks for lang in chosen):
         return ""
-    n = sizes.pop() * len(chosen)
-    right = round(sum(languages[lang][metric] * languages[lang]["n"] for lang in chosen))
-    low, high = wilson_interval(right, n)
+    _, low, high = pooled_accuracy([(languages[lang][metric], languages[lang]["n"]) for lang in chosen])
     return f"{_pct(low)}\u2013{_pct(high)}"
 
 

@@ -27,6 +27,14 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def pooled_accuracy(scores: list[tuple[float, int]]) -> tuple[float, float, float]:
+    """Accuracy over all the examples of several sets, each given as (accuracy 0..1, n), with
+    its Wilson interval: (accuracy, low, high). With equal n it is the sets' average."""
+    n = sum(size for _, size in scores)
+    right = round(sum(accuracy * size for accuracy, size in scores))
+    return (right / n, *wilson_interval(right, n))
+
+
 @dataclass(frozen=True)
 class PredictorCheck:
     """Accuracy (0..1) with its 95% Wilson interval against chance, and the share of the most

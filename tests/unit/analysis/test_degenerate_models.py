@@ -12,7 +12,7 @@ from rich.console import Console
 from xstilts.analysis.compare import compare_runs, comparison_markdown
 from xstilts.analysis.report import build_report
 from xstilts.evaluation.summary import language_table, render_summary
-from xstilts.metrics.degenerate import check_predictions, check_records, wilson_interval
+from xstilts.metrics.degenerate import check_predictions, check_records, pooled_accuracy, wilson_interval
 from xstilts.robustness.report import overview, per_perturbation, render_markdown
 
 NLI = ("entailment", "neutral", "contradiction")
@@ -23,6 +23,13 @@ def test_wilson_interval_matches_the_formula():
     low, high = wilson_interval(30, 60)
     assert (low, high) == pytest.approx((0.3773, 0.6227), abs=1e-4)
     assert wilson_interval(0, 10)[0] == 0 and wilson_interval(10, 10)[1] == pytest.approx(1)
+
+
+def test_pooled_accuracy_counts_every_example_once():
+    # 50 of 100 and 21 of 30 right: 71 of 130, not the mean of 0.5 and 0.7.
+    accuracy, low, high = pooled_accuracy([(0.5, 100), (0.7, 30)])
+    assert accuracy == pytest.approx(71 / 130)
+    assert (low, high) == wilson_interval(71, 130)
 
 
 def test_constant_chance_and_learned_predictors():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +197,7 @@ class RunResults:
     directory: Path
     config: dict
     evaluations: tuple[Evaluation, ...]
+    provenance: dict = field(default_factory=dict)  # commit, command, machine and times of its making
 
     @property
     def seed(self) -> int:
@@ -236,7 +237,7 @@ def load_run_results(run_dir: Path) -> RunResults:
                   for lang, values in result["languages"].items()}
         evaluations.append(Evaluation(phase, result["task"], result["split"], result["source_language"],
                                       tuple(result["average"]), scores))
-    return RunResults(summary["name"], run_dir, summary["config"], tuple(evaluations))
+    return RunResults(summary["name"], run_dir, summary["config"], tuple(evaluations), summary.get("provenance", {}))
 
 
 def _read_predictions(path: Path) -> list[dict]:

@@ -8,7 +8,6 @@ prediction files. The abstract, methodology and limitations are templates filled
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -244,9 +243,8 @@ def provenance(verification: Verification) -> dict:
     code commit, start and end (from its metrics.json)."""
     runs = []
     for run in verification.plan.unique_runs:
-        metrics_file = run.run_dir / "metrics.json"
-        if metrics_file.is_file():
-            made = json.loads(metrics_file.read_text(encoding="utf-8")).get("provenance", {})
+        if run.run_dir.name in verification.finished:
+            made = verification.finished[run.run_dir.name].provenance
             runs.append({"run": run.name, "commit": made.get("commit"), "started": made.get("started"),
                          "finished": made.get("finished"), "machine": made.get("machine")})
     return {"command": command_line(), "commit": source_commit(), "machine": machine(), "date": now(), "runs": runs}

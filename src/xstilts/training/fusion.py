@@ -21,8 +21,8 @@ from xstilts.console import console
 from xstilts.errors import XstiltsError
 from xstilts.io import write_json_atomic, write_text_atomic
 from xstilts.models.lora import DEFAULT_ADAPTER, fused_adapters
-from xstilts.models.multitask import build_model, load_model, save_model
-from xstilts.training.train_phase import DONE
+from xstilts.models.multitask import load_model, save_model
+from xstilts.training.train_phase import DONE, starting_model
 
 
 def run_fuse_phase(plan: RunPlan, phase: PhasePlan, init_from: Path | None, accelerator: Accelerator) -> dict:
@@ -31,10 +31,7 @@ def run_fuse_phase(plan: RunPlan, phase: PhasePlan, init_from: Path | None, acce
     by several stages is taken from the last of them)."""
     cfg: FusePhase = phase.config
     exp = plan.config
-    if init_from is None:
-        model, tokenizer = build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
-    else:
-        model, tokenizer = load_model(init_from)
+    model, tokenizer = starting_model(exp, init_from)
     stage_dirs = [plan.run_dir / stage / "model" for stage in cfg.stages]
     for stage, stage_dir in zip(cfg.stages, stage_dirs):
         if not (stage_dir / "adapter").is_dir():

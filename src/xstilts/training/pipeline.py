@@ -34,14 +34,14 @@ from xstilts.evaluation.summary import render_summary
 from xstilts.evaluation.zero_shot import evaluate_languages
 from xstilts.formats.retrieval import encoder_layer
 from xstilts.io import write_json_atomic, write_text_atomic
-from xstilts.models.multitask import MODEL_NOT_KEPT, build_model, check_max_length, is_saved_model, load_model
+from xstilts.models.multitask import MODEL_NOT_KEPT, check_max_length, is_saved_model
 from xstilts.models.sources import check_model_source
 from xstilts.provenance import command_line, machine, now, source_commit
 from xstilts.training import run_folder
 from xstilts.training.fusion import run_fuse_phase
 from xstilts.training.interrupts import StopRequests
 from xstilts.training.phase_reuse import record_identity, reuse_finished_phase
-from xstilts.training.train_phase import DONE, TrainPhaseRunner
+from xstilts.training.train_phase import DONE, TrainPhaseRunner, starting_model
 
 
 def check_config(cfg: ExperimentConfig, check_files: bool = True) -> RunPlan:
@@ -224,10 +224,7 @@ def run_curves(results: dict[str, dict]) -> list[dict]:
 
 def _evaluate_phase(plan: RunPlan, phase: PhasePlan, model_dir: Path | None, accelerator: Accelerator) -> dict:
     cfg = plan.config
-    if model_dir is None:
-        model, tokenizer = build_model(cfg.model, cfg.pooling, cfg.dropout, cfg.encoder_layers)
-    else:
-        model, tokenizer = load_model(model_dir)
+    model, tokenizer = starting_model(cfg, model_dir)
     check_max_length(model.encoder, cfg.max_length)
     if phase.config.layer is not None:
         encoder_layer(model.encoder, phase.config.layer, f"{phase.where}.layer")  # one line, before any work

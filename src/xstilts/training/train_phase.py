@@ -38,7 +38,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 
-from xstilts.config import MultiTaskPhase, UniformSampler
+from xstilts.config import ExperimentConfig, MultiTaskPhase, UniformSampler
 from xstilts.config.plan import PhasePlan, RunPlan
 from xstilts.console import console, progress_bar
 from xstilts.errors import XstiltsError
@@ -87,6 +87,14 @@ class TrainerState:
     transfer_curve: list[dict] = field(default_factory=list)
 
 
+def starting_model(exp: ExperimentConfig, init_from: Path | None):
+    """(model, tokenizer) a phase starts from: the model saved in `init_from` by an earlier
+    phase, or the configured pretrained encoder with no heads when None."""
+    if init_from is None:
+        return build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
+    return load_model(init_from)
+
+
 class TrainPhaseRunner:
     def __init__(self, run: RunPlan, phase: PhasePlan, init_from: Path | None, accelerator: Accelerator,
                  stop: StopRequests | None = None):
@@ -130,10 +138,7 @@ class TrainPhaseRunner:
         self.state.task_examples = {t.name: 0 for t in self.tasks}
 
         # Model before data encoding: the tokenizer comes with it.
-        if self.init_from is None:
-            model, self.tokenizer = build_model(exp.model, exp.pooling, exp.dropout, exp.encoder_layers)
-        else:
-            model, self.tokenizer = load_model(self.init_from)
+        model, self.tokenizer = starting_model(exp, self.init_from)
         check_max_length(model.encoder, exp.max_length)
         self.heads = [model.ensure_head(t.spec) for t in self.tasks]  # shared where the specs say so
         mlm_head, self.mlm_head_initialised = (masked_lm_head(exp.model, model.encoder) if cfg.mlm

@@ -113,6 +113,11 @@ class PhasePlan:
         return self.makes_model and getattr(self.config, "fused_into", None) is None
 
     @property
+    def specs(self) -> list[TaskSpec]:
+        """The tasks the phase reports under: those it trains, or the one it evaluates."""
+        return [t.spec for t in self.tasks] if self.makes_model else [self.spec]
+
+    @property
     def selects_higher(self) -> bool:
         """Dev selection keeps the largest score, or the smallest for a loss-like metric."""
         return self.tasks[0].spec.metrics[0].higher_is_better
@@ -131,8 +136,7 @@ class RunPlan:
 
     @property
     def task_versions(self) -> dict[str, int]:
-        specs = [spec for p in self.phases for spec in ([t.spec for t in p.tasks] if p.makes_model else [p.spec])]
-        return {spec.name: spec.version for spec in specs}
+        return {spec.name: spec.version for p in self.phases for spec in p.specs}
 
     def encoder_config(self):
         """The transformers config of the encoder the run starts from (a saved xstilts model's

@@ -32,8 +32,8 @@ def phase_identity(plan: RunPlan, phase: PhasePlan) -> str:
     tasks only they use, are left out."""
     resolved = resolved_config(plan.config)
     earlier = plan.phases[:phase.index + 1]
-    specs = [spec for p in earlier for spec in ([s for t in p.tasks for s in (t.spec, t.train_spec)]
-                                                  if p.makes_model else [p.spec])]
+    # With the specs whose data trains a task (xnli trains on mnli's): their files make the phase too.
+    specs = [spec for p in earlier for spec in [*p.specs, *(t.train_spec for t in p.tasks)]]
     prefix = {**resolved, "phases": resolved["phases"][:phase.index + 1],
               "task_versions": {spec.name: spec.version for spec in sorted(specs, key=lambda s: s.name)}}
     return run_identity(prefix)

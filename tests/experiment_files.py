@@ -3,7 +3,10 @@ across test folders)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+from xstilts.training import train_phase
 
 
 def write_config(path: Path, text: str) -> Path:
@@ -24,3 +27,17 @@ output_dir: {tmp_path / 'runs'}
 data: {{dir: {data_dir}}}
 phases:
 {phases}""")
+
+
+def kill_after_checkpoint(monkeypatch, when: Callable[[train_phase.TrainPhaseRunner], bool]) -> Callable[[], None]:
+    """Make training stop as a killed process would (KeyboardInterrupt) right after the first
+    checkpoint written when `when(runner)` holds; returns the undo, for the resume."""
+    real_save = train_phase.TrainPhaseRunner._save_checkpoint
+
+    def save_then_kill(self):
+        real_save(self)
+        if when(self):
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", save_then_kill)
+    return lambda: monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)

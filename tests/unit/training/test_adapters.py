@@ -11,11 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from experiment_files import experiment_config
+from experiment_files import experiment_config, kill_after_checkpoint
 from xstilts.analysis.compare import AVERAGE, ZERO_SHOT_AVERAGE, budget_note, compare_runs
 from xstilts.config import load_config, load_experiments
 from xstilts.errors import XstiltsError
-from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,20 +93,13 @@ def test_killed_fused_curriculum_resumes_to_identical_models(tmp_path, tiny_mode
         return summary, load_file(tmp_path / "runs" / name / "target" / "model" / "encoder" / "model.safetensors")
 
     reference, reference_weights = run("whole")
-    real_save = train_phase.TrainPhaseRunner._save_checkpoint
-
-    def crash_in_second_stage(self):
-        real_save(self)
-        if self.cfg.name == "inter-2-qqp" and self.state.optimizer_steps == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crash_in_second_stage)
+    undo = kill_after_checkpoint(monkeypatch, lambda r: r.cfg.name == "inter-2-qqp" and r.state.optimizer_steps == 2)
     with pytest.raises(KeyboardInterrupt):
         run("killed")
     killed = tmp_path / "runs" / "killed"
     assert (killed / "inter-1-mnli" / "DONE").is_file() and not (killed / "inter-2-qqp" / "DONE").exists()
     assert not (killed / "inter").exists()
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    undo()
     resumed, resumed_weights = run("killed")
     assert resumed["provenance"]["skipped_phases"] == ["inter-1-mnli"]
     for stage in ("inter-1-mnli", "inter-2-qqp", "target"):
@@ -247,19 +239,12 @@ def test_killed_masked_lm_phase_resumes_to_identical_training(tmp_path, tiny_mlm
         return [{k: v for k, v in row.items() if k != "seconds"} for row in curve], adapter
 
     reference_curve, reference_adapter = run("whole")
-    real_save = train_phase.TrainPhaseRunner._save_checkpoint
-
-    def crash_after_three_steps(self):
-        real_save(self)
-        if self.state.optimizer_steps == 3:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crash_after_three_steps)
+    undo = kill_after_checkpoint(monkeypatch, lambda r: r.state.optimizer_steps == 3)
     with pytest.raises(KeyboardInterrupt):
         run("killed")
     state = json.loads((tmp_path / "runs" / "killed" / "adapter-de" / "checkpoint" / "trainer_state.json").read_text())
     assert state["mlm_batches"] == 3 and state["examples_seen"] == 6
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    undo()
     curve, adapter = run("killed")
     assert curve == reference_curve and len(curve) == 5
     assert all(torch.equal(adapter[k], reference_adapter[k]) for k in reference_adapter)

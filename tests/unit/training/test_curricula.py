@@ -10,8 +10,8 @@ import math
 import pytest
 import yaml
 
+from experiment_files import kill_after_checkpoint
 from xstilts.config import load_experiments
-from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -107,21 +107,14 @@ def test_interrupted_curriculum_resumes_at_the_right_stage(study_runs, monkeypat
     # Checkpoints after every step (not a setting that changes results).
     overrides = ["name=killed", "phases.0.checkpoint_every=1"]
     killed = next(c for c in load_experiments(config, overrides) if c.name == "killed-seq-mnli-qqp")
-    real_save = train_phase.TrainPhaseRunner._save_checkpoint
-
-    def crash_in_second_stage(self):
-        real_save(self)
-        if self.cfg.name == "inter-2-qqp" and self.state.optimizer_steps == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crash_in_second_stage)
+    undo = kill_after_checkpoint(monkeypatch, lambda r: r.cfg.name == "inter-2-qqp" and r.state.optimizer_steps == 2)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(killed)
     run = root / "runs" / "killed-seq-mnli-qqp"
     assert (run / "inter-1-mnli" / "DONE").is_file() and not (run / "inter-2-qqp" / "DONE").exists()
     first_stage = (run / "inter-1-mnli" / "model" / "heads.safetensors").stat().st_mtime_ns
 
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    undo()
     resumed = run_experiment(killed)
     assert (run / "inter-1-mnli" / "model" / "heads.safetensors").stat().st_mtime_ns == first_stage  # not rerun
     reference = runs["study-seq-mnli-qqp"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiment_files import write_config
+from experiment_files import kill_after_checkpoint, write_config
 from xstilts.config import load_config
 from xstilts.training import train_phase
 from xstilts.training.pipeline import run_experiment
@@ -217,19 +217,12 @@ def test_killed_multitask_phase_resumes_to_identical_training(tmp_path, tiny_mlm
     assert {t for row in reference_curve for t in row.get("tasks", [])} == {"mnli", "qqp"}
     assert all(len(row["tasks"]) == 2 and row["mlm_loss"] > 0 for row in reference_curve if "loss" in row)
 
-    real_save = train_phase.TrainPhaseRunner._save_checkpoint
-
-    def crashing_save(self):
-        real_save(self)
-        if self.state.optimizer_steps == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", crashing_save)
+    undo = kill_after_checkpoint(monkeypatch, lambda r: r.state.optimizer_steps == 2)
     with pytest.raises(KeyboardInterrupt):
         run("killed")
     state = json.loads((tmp_path / "runs" / "killed" / "mixed" / "checkpoint" / "trainer_state.json").read_text())
     assert state["batches_done"] == 4 and sum(state["task_batches"].values()) == 4 and state["mlm_batches"] == 4
-    monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+    undo()
     resumed, resumed_curve = run("killed")
     assert resumed_curve == reference_curve  # losses, MLM losses, drawn tasks, learning rates, dev scores
     for key in ("tasks", "task_sequence", "best_dev_score", "best_step", "mlm"):

@@ -14,7 +14,7 @@ from xstilts.console import console, results_console, table
 from xstilts.executors.grid_runner import run_grid
 from xstilts.studies.plan import plan_study
 from xstilts.studies.report import build_study_report, claims_table
-from xstilts.studies.runner import check_study, run_study_attacks, study_grid
+from xstilts.studies.runner import check_study, pending_attacks, study_grid
 from xstilts.studies.verify import verify_study
 
 study_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -39,19 +39,18 @@ def run(
     set_: Overrides = [],
 ) -> None:
     """Run or resume every run the study's setup needs (finished runs are skipped, interrupted
-    ones resume; runs with identical resolved configs run once), then its attacks. Runs go to
-    the executor, as a grid's do; the setup's `execution:` holds the grid file's settings."""
+    ones resume; runs with identical resolved configs run once), each followed by its attacks.
+    Runs go to the executor, as a grid's do; the setup's `execution:` holds the grid file's settings."""
     plan = plan_study(study, setup, data_dir, set_)
     check_study(plan)
     grid = study_grid(plan, only)
     aliases = len(plan.runs) - len(plan.unique_runs)
     console.print(f"study {plan.study.name}, setup {plan.setup_name}: {len(grid.runs)} runs"
                   + (f" ({aliases} more share a run with an identical config)" if aliases else ""))
-    result = run_grid(grid, make_executor(executor, grid, workers), retries)
-    run_study_attacks(plan, {run.name for run in grid.runs} & {*result.done, *result.skipped})
+    result = run_grid(grid, make_executor(executor, grid, workers), retries, pending_attacks(plan))
     if result.failed:
-        console.print(f"[red]{len(result.failed)} run(s) failed[/red]: {', '.join(result.failed)}; their "
-                      "attacks were not run, and `study verify` leaves out what they would measure")
+        console.print(f"[red]{len(result.failed)} run(s) failed[/red] (in training or in their attacks): "
+                      f"{', '.join(result.failed)}; `study verify` leaves out what they would measure")
         raise typer.Exit(1)
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import socket
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from xstilts.executors.backends import Executor
 from xstilts.executors.jobs import JobOutcome, RunJob
 from xstilts.store.results import ResultsStore
 from xstilts.store.rows import read_run_record
+from xstilts.studies.schema import AttackSpec
 
 
 @dataclass
@@ -60,14 +62,20 @@ class GridResult:
     failed: list[str]  # after every retry
 
 
-def run_grid(grid: Grid, executor: Executor, retries: int | None = None) -> GridResult:
-    """Run a grid's missing runs; each failed one again up to `retries` times (default: the grid's)."""
+def run_grid(grid: Grid, executor: Executor, retries: int | None = None,
+             attacks: Mapping[str, tuple[AttackSpec, ...]] | None = None) -> GridResult:
+    """Run a grid's missing runs; each failed one again up to `retries` times (default: the grid's).
+    `attacks`: run name -> a study's attacks on it not saved yet, made by the run's job (a
+    finished run with some gets a job for them alone)."""
+    attacks = attacks or {}
     store = ResultsStore(grid.store)
     finished = store.finished_run_ids()
-    skipped = [r.name for r in grid.runs if r.run_id in finished]
-    todo = [r for r in grid.runs if r.run_id not in finished]
+    todo = [r for r in grid.runs if r.run_id not in finished or attacks.get(r.name)]
+    skipped = [r.name for r in grid.runs if r not in todo]
+    attacks_only = sum(r.run_id in finished for r in todo)
     console.print(f"grid {grid.path}: {len(grid.runs)} runs, {len(skipped)} already finished (skipped), "
-                  f"{len(todo)} to run; results in {grid.store}")
+                  f"{len(todo)} to run" + (f" ({attacks_only} finished, for their attacks)" if attacks_only else "")
+                  + f"; results in {grid.store}")
     progress = GridProgress(len(grid.runs), done=len(skipped), parallelism=executor.parallelism)
     done: list[str] = []
     retries = grid.settings.retries if retries is None else retries
@@ -91,7 +99,9 @@ def run_grid(grid: Grid, executor: Executor, retries: int | None = None) -> Grid
                 progress.failed += 1
                 console.print(f"[red]{outcome.name} failed[/red]: {outcome.error} (log: {outcome.log}). {progress.line()}")
 
-        jobs = [RunJob.of(run, grid.store, grid.settings.resources.cpus) for run in todo]
+        finished = store.finished_run_ids()  # a failed job's run may be stored, its attacks not
+        jobs = [RunJob.of(run, grid.store, grid.settings.resources.cpus, attacks.get(run.name, ()),
+                          trained=run.run_id in finished) for run in todo]
         outcomes = {o.name: o for o in executor.run(jobs, report)}
         done += [r.name for r in todo if outcomes[r.name].status == "done"]
         todo = [r for r in todo if outcomes[r.name].status != "done"]

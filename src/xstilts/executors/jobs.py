@@ -4,7 +4,9 @@ config, the store's path), and what it did stays in its run folder.
     runs/<name>/grid-run.json           identity, code version, axes, status, attempt, host, times
     runs/<name>/logs/attempt-<n>.log    everything the attempt printed (kept for every attempt)
 
-A finished run adds its rows to the store; the pipeline resumes a run that was cut off.
+A finished run adds its rows to the store; the pipeline resumes a run that was cut off. A
+study's attacks on the run are part of its job, so they run where the run did (a Slurm node,
+not the machine that submitted it); a job for a run already finished makes its attacks only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from xstilts.io import write_json_atomic
 from xstilts.run_identity import code_version
 from xstilts.store.results import ResultsStore
 from xstilts.store.rows import RUN_RECORD, read_run_record
+from xstilts.studies.runner import run_attacks
+from xstilts.studies.schema import AttackSpec
 from xstilts.training.pipeline import check_config, run_plan
 from xstilts.training.run_folder import LOGS_DIR
 
@@ -41,15 +45,19 @@ class RunJob:
     store: str
     attempt: int  # 1 for a run's first attempt; earlier attempts' logs stay
     cpus: float = 1
+    attacks: tuple[AttackSpec, ...] = ()  # a study's attacks on the run (each skipped when saved)
+    trained: bool = False  # the run is finished and stored already: the job makes its attacks only
 
     @property
     def run_dir(self) -> Path:
         return Path(self.config["output_dir"]) / self.name
 
     @classmethod
-    def of(cls, run: GridRun, store: Path, cpus: float) -> RunJob:
+    def of(cls, run: GridRun, store: Path, cpus: float, attacks: tuple[AttackSpec, ...] = (),
+           trained: bool = False) -> RunJob:
         attempt = read_run_record(run.run_dir).get("attempt", 0) + 1
-        return cls(run.name, run.run_id, resolved_config(run.config), run.axes, str(store), attempt, cpus)
+        return cls(run.name, run.run_id, resolved_config(run.config), run.axes, str(store), attempt, cpus,
+                   attacks, trained)
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,13 @@ def execute_job(job: RunJob) -> JobOutcome:
     torch.set_num_threads(max(1, int(job.cpus)))
     with open(log, "w", encoding="utf-8") as handle, redirect_stdout(handle), redirect_stderr(handle):
         try:
-            run_plan(check_config(ExperimentConfig.model_validate(job.config)))
+            config = ExperimentConfig.model_validate(job.config)
+            if not job.trained:
+                run_plan(check_config(config))
+                ResultsStore(Path(job.store)).add_run_dir(job.run_dir)
+            run_attacks(job.run_dir, config, job.attacks)
             record["finished"] = _now()
             write_json_atomic(job.run_dir / RUN_RECORD, {**record, "status": "done"})
-            ResultsStore(Path(job.store)).add_run_dir(job.run_dir)
         except Exception as exc:  # a failed run is reported and retried, never the end of the grid
             traceback.print_exc(file=handle)
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -1,12 +1,14 @@
 """What `xstilts study run STUDY` does besides executing runs: check every run and attack
-before the first starts, hand the distinct runs to an executor as a grid (so a study runs on
-this machine, Ray or Slurm like any grid, and its results land in the results store), then
-run the setup's attacks on each finished run. Aliases (runs with a config identical to an
-earlier one) are not run again; an attack whose results.json is saved is skipped."""
+before the first starts, and hand the distinct runs to an executor as a grid (so a study runs
+on this machine, Ray or Slurm like any grid, and its results land in the results store); the
+setup's attacks on a run are made by the run's job, after it. Aliases (runs with a config
+identical to an earlier one) are not run again; an attack whose results.json is saved is
+skipped."""
 
 from __future__ import annotations
 
 import fnmatch
+from pathlib import Path
 
 from accelerate import Accelerator
 
@@ -69,17 +71,20 @@ def study_grid(plan: StudyPlan, only: str | None = None) -> Grid:
     return Grid(plan.path, plan.setup.execution, runs)
 
 
-def run_study_attacks(plan: StudyPlan, finished: set[str]) -> None:
-    """The setup's attacks on each finished run (by name); an attack already saved is skipped."""
-    for run in plan.unique_runs:
-        if run.name not in finished:
+def pending_attacks(plan: StudyPlan) -> dict[str, tuple[AttackSpec, ...]]:
+    """Run name -> the setup's attacks that select the run and are not saved yet."""
+    return {run.name: tuple(attack for attack in plan.setup.attacks
+                            if (attack.runs is None or selects(attack.runs, run))
+                            and not (run.run_dir / "attack" / attack.task / "results.json").is_file())
+            for run in plan.unique_runs}
+
+
+def run_attacks(run_dir: Path, config: ExperimentConfig, attacks: tuple[AttackSpec, ...]) -> None:
+    """A finished run's attacks, in the run's job; one already saved is skipped."""
+    for attack in attacks:
+        out = run_dir / "attack" / attack.task
+        if (out / "results.json").is_file():
+            console.print(f"[green]{run_dir.name}: attack on {attack.task} already saved in {out}, skipped")
             continue
-        for attack in plan.setup.attacks:
-            if attack.runs is not None and not selects(attack.runs, run):
-                continue
-            out = run.run_dir / "attack" / attack.task
-            if (out / "results.json").is_file():
-                console.print(f"[green]{run.name}: attack on {attack.task} already saved in {out}, skipped")
-                continue
-            console.rule(f"{run.name}: attack on {attack.task}")
-            run_attack(latest_model_dir(run.run_dir), _attack_options(attack, run.config), out)
+        console.rule(f"{run_dir.name}: attack on {attack.task}")
+        run_attack(latest_model_dir(run_dir), _attack_options(attack, config), out)

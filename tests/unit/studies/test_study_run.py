@@ -93,15 +93,24 @@ def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
     store = ResultsStore(runs / "results.duckdb")
     _, stored = store.query("SELECT name, json_extract_string(axes, '$.intermediate') FROM runs")
     assert sorted(stored) == [("tiny-none", "none"), ("tiny-sst2", "sst2")]
-    # The setup's attack ran on the runs it selects only.
-    assert (runs / "tiny-sst2" / "attack" / "xnli" / "results.json").is_file()
+    # The setup's attack ran on the runs it selects only, in the run's job (its log has it).
+    attack = runs / "tiny-sst2" / "attack" / "xnli" / "results.json"
+    assert attack.is_file()
     assert not (runs / "tiny-none" / "attack").exists()
+    assert "attack on xnli" in (runs / "tiny-sst2" / "logs" / "attempt-1.log").read_text(encoding="utf-8")
     model = runs / "tiny-sst2" / "target" / "model" / "heads.safetensors"
-    before = model.stat().st_mtime_ns
+    before, attacked = model.stat().st_mtime_ns, attack.stat().st_mtime_ns
     again = _cli("run", str(study))  # finished: both runs are skipped, the attack too
     assert again.exit_code == 0, again.output
-    assert "2 already finished (skipped)" in again.output and "already saved" in again.output
-    assert model.stat().st_mtime_ns == before
+    assert "2 already finished (skipped), 0 to run" in again.output
+    assert (model.stat().st_mtime_ns, attack.stat().st_mtime_ns) == (before, attacked)
+    # A lost attack is made again by a job of its own; the finished run is not trained again.
+    attack.unlink()
+    again = _cli("run", str(study))
+    assert again.exit_code == 0, again.output
+    assert "1 already finished (skipped), 1 to run (1 finished, for their attacks)" in again.output
+    assert attack.is_file() and model.stat().st_mtime_ns == before
+    assert "attack on xnli" in (runs / "tiny-sst2" / "logs" / "attempt-2.log").read_text(encoding="utf-8")
 
     result = _cli("verify", str(study), "--out", str(tmp_path / "report"), "--bootstrap", "200")
     assert result.exit_code == 0, result.output

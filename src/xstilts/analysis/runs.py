@@ -215,6 +215,22 @@ class RunResults:
         path = self.predictions_file(evaluation, lang)
         return example_units(metric, _read_predictions(path), lang, path)
 
+    def not_learned(self, evaluation: Evaluation, metric: str) -> str | None:
+        """What shows the model did not learn the evaluated task, in its source language (where it
+        was trained): one class or chance-level accuracy, or a score of 0 (a tagger that finds no
+        entity, a reader that gets no answer right); None when it learned, or when the source
+        language is not scored (retrieval scores the encoder: nothing was trained for it)."""
+        lang = evaluation.source_language
+        if lang not in evaluation.scores:
+            return None
+        path = self.predictions_file(evaluation, lang)
+        rows = _read_predictions(path)
+        check = check_records(rows) if metric == "accuracy" else None
+        if check is not None:
+            verdict = check.verdict()
+            return f"{lang} {verdict}" if verdict else None
+        return f"{lang} {metric} 0" if example_units(metric, rows, lang, path).score() == 0 else None
+
     def attacks(self) -> dict[str, dict]:
         """Attack folder name -> its results.json, for every `xstilts attack` saved in the run."""
         return {path.parent.name: json.loads(path.read_text(encoding="utf-8"))

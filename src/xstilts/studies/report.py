@@ -139,13 +139,19 @@ def _claim_sections(verification: Verification) -> list[Section]:
         if r.conditions[0].tasks_left_out:
             paragraphs.append(f"Not evaluated in this setup, so left out of the average: "
                               f"{', '.join(r.conditions[0].tasks_left_out)}.")
+        if r.conditions[0].tasks_not_learned:
+            paragraphs.append("Left out of the average because no run learned them (a floor against a floor): "
+                              + "; ".join(f"{task} ({why})" for task, why in r.conditions[0].tasks_not_learned.items())
+                              + ".")
         if r.too_small:
             paragraphs.append(r.too_small[0].upper() + r.too_small[1:] + ".")
         for c in r.conditions:
             paragraphs.append(f"{c.label}: {len(c.runs)} run(s) ({', '.join(run.name for run in c.runs)}), seeds "
                               f"{', '.join(map(str, c.seeds))}; {c.units} resampled per language: "
                               f"{min(c.unit_counts.values())} to {max(c.unit_counts.values())}."
-                              + (f" Not finished: {', '.join(c.missing_runs)}." if c.missing_runs else ""))
+                              + (f" Not finished: {', '.join(c.missing_runs)}." if c.missing_runs else "")
+                              + (" Did not learn (its values here are a floor): " + "; ".join(
+                                  f"{name}: {why}" for name, why in c.not_learned.items()) + "." if c.not_learned else ""))
         rows = [[key, *(f"{c.points[key]:.1f}" for c in r.conditions)] for key in r.languages]
         rows.append(["average", *(f"{c.average()[0]:.1f}" for c in r.conditions)])
         table = Table(["language", *(c.label for c in r.conditions)], rows,
@@ -232,6 +238,12 @@ def _limitations(verification: Verification) -> Section:
     untestable = [r for r in verification.results if r.effect is None]
     if untestable:
         lines.append("Untestable here: " + "; ".join(f"{r.claim.id} ({r.reason})" for r in untestable) + ".")
+    floors = dict.fromkeys(f"{name} ({why})" for r in verification.results for c in r.conditions
+                           for name, why in c.not_learned.items())
+    floors.update(dict.fromkeys(f"{task} in every run" for r in verification.results if r.conditions
+                                for task in r.conditions[0].tasks_not_learned))
+    if floors:
+        lines.append("Not learned, so measured at a floor or left out: " + "; ".join(floors) + ".")
     small = [r.claim.id for r in verification.results if r.too_small]
     if small:
         lines.append(f"Too small to decide: {', '.join(small)} (see each claim).")
@@ -309,7 +321,9 @@ def verdicts_json(verification: Verification) -> dict:
                     "reason": r.reason or None, "effect": r.effect, "ci": list(r.ci) if r.ci else None,
                     "unit": r.unit, "confidence": r.confidence, "too_small": r.too_small, "what": r.what or None,
                     "languages": list(r.languages), "values": r.details, "source": r.claim.source.model_dump(),
-                    "conditions": {c.label: {"runs": [run.name for run in c.runs], "points": c.points}
+                    "tasks_not_learned": r.conditions[0].tasks_not_learned if r.conditions else {},
+                    "conditions": {c.label: {"runs": [run.name for run in c.runs], "points": c.points,
+                                             "not_learned": c.not_learned}
                                    for c in r.conditions}}
                    for r in verification.results],
     }

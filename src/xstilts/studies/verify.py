@@ -45,6 +45,7 @@ from xstilts.analysis.runs import Evaluation, RunResults, load_run_results
 from xstilts.analysis.stats import bootstrap_sums, ols_slope, ols_slopes, percentile_interval
 from xstilts.analysis.units import Units, score_from_sums
 from xstilts.errors import XstiltsError
+from xstilts.metrics.degenerate import PredictorCheck, pooled_accuracy
 from xstilts.studies.plan import StudyPlan, selects
 from xstilts.studies.schema import Condition, Expectation, Measure
 from xstilts.typology.distances import distances_from
@@ -69,6 +70,10 @@ class ConditionResult:
     missing_runs: tuple[str, ...] = ()  # planned runs of the condition that have not finished
     task_of: dict[str, str] = field(default_factory=dict)  # key -> task, for measures over several tasks
     tasks_left_out: tuple[str, ...] = ()  # tasks of the measure that no run of the setup evaluates
+    # Tasks of the measure that no run of any condition learned (task -> what shows it, run by run), left
+    # out: floor against floor measures nothing. And runs that did not learn a task kept in it.
+    tasks_not_learned: dict[str, str] = field(default_factory=dict)
+    not_learned: dict[str, str] = field(default_factory=dict)  # run name -> "task: what shows it"
 
     @property
     def seeds(self) -> list[int]:
@@ -203,6 +208,7 @@ class _Builder:
         self.label, self.missing = label, missing
         self.runs: dict[str, RunResults] = {}
         self.points, self.replicates, self.counts, self.task_of, self.units = {}, {}, {}, {}, []
+        self.not_learned: dict[str, str] = {}
 
     def add(self, key: str, task: str, runs: list[RunResults], units_of, n_boot: int, seed: int) -> None:
         """`units_of(run)` -> the Units of one run for this key (a language, or task:language)."""
@@ -215,29 +221,51 @@ class _Builder:
         self.task_of[key] = task
         self.runs.update({run.name: run for run in runs})
 
-    def result(self, tasks_left_out: tuple[str, ...] = ()) -> ConditionResult:
+    def result(self, tasks_left_out: tuple[str, ...] = (), tasks_not_learned: dict[str, str] | None = None) -> ConditionResult:
         runs = tuple(sorted(self.runs.values(), key=lambda r: (r.seed, r.name)))
         return ConditionResult(self.label, runs, self.points, self.replicates, ", ".join(dict.fromkeys(self.units)),
-                               self.counts, tuple(self.missing), self.task_of, tasks_left_out)
+                               self.counts, tuple(self.missing), self.task_of, tasks_left_out, tasks_not_learned or {},
+                               self.not_learned)
+
+
+def _not_learned(runs: list[RunResults], measure: Measure, task: str) -> dict[str, str]:
+    """Run name -> what shows the run did not learn `task` (RunResults.not_learned)."""
+    flagged = {}
+    for run in runs:
+        evaluation, metric = _evaluation(run, measure, task)
+        try:
+            verdict = run.not_learned(evaluation, metric)
+        except XstiltsError as exc:
+            raise Untestable(str(exc)) from None
+        if verdict:
+            flagged[run.name] = verdict
+    return flagged
 
 
 def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, finished: dict[str, RunResults],
               n_boot: int, seed: int, languages_filter=None) -> list[ConditionResult]:
     """Each condition measured on each of the measure's tasks (the runs that evaluate it) in
     the languages every run of every condition scored. Of a measure over several tasks, the
-    tasks no run of any condition evaluates (not in this setup) are left out and named."""
+    tasks no run of any condition evaluates (not in this setup), or that none learned, are left
+    out and named; a measure of one task that no run learned is untestable."""
     selected = [_condition_runs(c, plan, finished) for c in conditions]
     builders = [_Builder(c.describe(), missing) for c, (_, missing) in zip(conditions, selected)]
     evaluated = [t for t in measure.tasks if any(_evaluation(r, measure, t) for runs, _ in selected for r in runs)]
     left_out = tuple(t for t in measure.tasks if t not in evaluated)
     if len(measure.tasks) > 1 and not evaluated:
         raise Untestable(f"no finished run evaluates any of {', '.join(measure.tasks)}")
+    tasks_not_learned: dict[str, str] = {}
     for task in evaluated if len(measure.tasks) > 1 else measure.tasks:
         per_condition = [[r for r in runs if _evaluation(r, measure, task)] for runs, _ in selected]
         for condition, runs in zip(conditions, per_condition):
             if not runs:
                 raise Untestable(f"condition '{condition.describe()}': no finished run has an evaluation of task "
                                  f"'{task}'" + (f" in phase '{measure.phase}'" if measure.phase else ""))
+        flagged = _not_learned([r for runs in per_condition for r in runs], measure, task)
+        if len(flagged) == sum(map(len, per_condition)):
+            shown = "; ".join(f"{name}: {verdict}" for name, verdict in list(flagged.items())[:2])
+            tasks_not_learned[task] = shown + ("; ..." if len(flagged) > 2 else "")
+            continue
         languages = _languages(measure, task, [r for runs in per_condition for r in runs])
         if languages_filter is not None:
             languages = languages_filter(languages, per_condition)
@@ -252,7 +280,10 @@ def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, fi
 
                 key = lang if len(measure.tasks) == 1 else f"{task}:{lang}"
                 builder.add(key, task, runs, units_of, n_boot, seed)
-    return [b.result(left_out) for b in builders]
+            builder.not_learned.update({r.name: f"{task}: {flagged[r.name]}" for r in runs if r.name in flagged})
+    if tasks_not_learned and not any(b.points for b in builders):
+        raise Untestable("; ".join(f"no run learned {task} ({why})" for task, why in tasks_not_learned.items()))
+    return [b.result(left_out, tasks_not_learned) for b in builders]
 
 
 # ---------------------------------------------------------------- verdicts
@@ -377,6 +408,22 @@ def _attack_of(run: RunResults, task: str) -> tuple[str, dict]:
     return found[0]
 
 
+def _clean_at_chance(summary: dict, languages: list[str]) -> str | None:
+    """An attack's clean accuracy pooled over `languages` when its 95% interval reaches chance
+    (the most frequent gold label's share, or guessing); None when it is above. Pooled: one
+    language's 100 XCOPA items are too few to tell, their 1,100 are not."""
+    checks = [PredictorCheck.from_dict(summary["languages"][lang]["clean_check"]) for lang in languages
+              if "clean_check" in summary["languages"][lang]]
+    if not checks:
+        return None
+    accuracy, low, high = pooled_accuracy([(c.accuracy, c.n) for c in checks])
+    chance = max(c.chance for c in checks)
+    if low > chance:
+        return None
+    return (f"clean accuracy {100 * accuracy:.1f} [{100 * low:.1f}, {100 * high:.1f}] over {len(checks)} "
+            f"language(s), chance {100 * chance:.1f}")
+
+
 def _degradation(claim, plan, finished, n_boot, seed) -> ClaimResult:
     conditions = [c for c in (claim.a, claim.b) if c is not None]
     selected = [_condition_runs(c, plan, finished) for c in conditions]
@@ -406,10 +453,16 @@ def _degradation(claim, plan, finished, n_boot, seed) -> ClaimResult:
                            for _, r in rows])
         return Units("accuracy", values, tuple(f"{p}/{r['id']}" for p, r in rows))
 
+    # A model at chance on the clean examples has nothing to lose: its degradation is a floor.
+    at_chance = {name: _clean_at_chance(summary, languages) for name, (_, summary) in attacks.items()}
+    if all(at_chance.values()):
+        name, why = next(iter(at_chance.items()))
+        raise Untestable(f"no run learned {claim.task}: clean accuracy is at chance in every run ({name}: {why})")
     builders = [_Builder(c.describe(), missing) for c, (_, missing) in zip(conditions, selected)]
     for builder, (runs, _) in zip(builders, selected):
         for lang in languages:
             builder.add(lang, claim.task, runs, lambda run, lang=lang: units_of(run, lang), n_boot, seed)
+        builder.not_learned.update({r.name: f"{claim.task}: {at_chance[r.name]}" for r in runs if at_chance[r.name]})
     measured = [b.result() for b in builders]
     (pa, ra) = measured[0].average()
     effect, replicates = pa, ra

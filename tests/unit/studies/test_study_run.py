@@ -116,8 +116,11 @@ def test_study_run_and_verify(tmp_path, tiny_model_dir, tiny_data_dir):
     assert result.exit_code == 0, result.output
     assert "sst2-helps" in result.output
     verdicts = json.loads((tmp_path / "report" / "verdicts.json").read_text(encoding="utf-8"))
-    assert [c["verdict"] in ("supported", "contradicted", "inconclusive") for c in verdicts["claims"]] == [True] * 3
-    assert all(c["ci"][0] <= c["effect"] <= c["ci"][1] for c in verdicts["claims"])
+    # The tiny random encoder learns nothing from a few rows: every claim says so instead of
+    # reporting chance against chance as an effect.
+    assert [(c["id"], c["verdict"]) for c in verdicts["claims"]] == [
+        ("sst2-helps", "untestable-here"), ("english-too", "untestable-here"), ("noise-hurts", "untestable-here")]
+    assert all("no run learned xnli" in c["reason"] for c in verdicts["claims"])
     assert Path(tmp_path / "report" / "report.html").is_file()
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from study_files import classification_rows, planted, runs_by_levels, write_run, write_study
 from xstilts.errors import XstiltsError
+from xstilts.metrics.degenerate import check_predictions
 from xstilts.studies.plan import plan_study
 from xstilts.studies.report import build_study_report
 from xstilts.studies.schema import Expectation
@@ -188,8 +189,9 @@ def test_slope_claims(tmp_path):
         "claims.png", "falls.png", "flat.png", "mnli-more-robust.png"]
 
 
-def _write_attack(run_dir, lang_outcomes: dict[str, tuple[list[int], list[int]]]):
-    """An `xstilts attack` on xnli with char-noise: per language, clean and perturbed outcomes."""
+def _write_attack(run_dir, lang_outcomes: dict[str, tuple[list[int], list[int]]], clean_check: dict | None = None):
+    """An `xstilts attack` on xnli with char-noise: per language, clean and perturbed outcomes
+    (and the check of the clean predictions, when given)."""
     attack = run_dir / "attack" / "xnli"
     languages = {}
     for lang, (clean, perturbed) in lang_outcomes.items():
@@ -200,6 +202,8 @@ def _write_attack(run_dir, lang_outcomes: dict[str, tuple[list[int], list[int]]]
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         languages[lang] = {"n": len(rows), "clean_accuracy": float(np.mean(clean)),
                            "perturbations": {"char-noise": {"degradation": float(np.mean(clean) - np.mean(perturbed))}}}
+        if clean_check is not None:
+            languages[lang]["clean_check"] = clean_check
     (attack / "results.json").write_text(json.dumps({
         "task": "xnli", "split": "dev", "languages": languages,
         "perturbations": {"char-noise": {"label_preserving": True, "uses_model": False}}}), encoding="utf-8")
@@ -341,3 +345,94 @@ def test_rounding_noise_decides_nothing():
     replicates = np.full(500, -1e-15)  # e.g. the slope of identical scores
     verdict, confidence, (low, high), _ = decide(replicates, -1e-15, Expectation(direction="decrease"))
     assert verdict == "inconclusive" and low == high == 0
+
+
+# ---------------------------------------------------------------- models that did not learn
+
+
+def _two_task_runs(path, panx_found: dict[str, float]):
+    for (level, target), run in runs_by_levels(path).items():
+        if target == "xnli":  # +10 points with mnli
+            right = {"none": 150, "mnli": 180}[level]
+            write_run(run, {lang: classification_rows(planted(300, right, i), lang)
+                            for i, lang in enumerate(("en", "de", "sw"))})
+        else:
+            write_run(run, {lang: _tagging_rows(lang, panx_found[level], i) for i, lang in enumerate(("en", "de", "ar"))},
+                      task="panx", metrics=("span_f1",))
+
+
+TWO_TASKS = """\
+        intermediate: {none: {phases.0.lr: 0.0001}, mnli: {phases.0.lr: 0.0002}}
+        target: {xnli: {}, panx: {phases.0.task: panx, phases.1.task: panx}}"""
+
+
+def test_a_task_no_run_learned_is_left_out_of_the_average(tmp_path):
+    claim = _claim("both", "mnli", "none", "{direction: increase}").replace("task: xnli", "task: [xnli, panx]")
+    path = write_study(tmp_path, claim, TWO_TASKS)
+    _two_task_runs(path, {"none": 0.0, "mnli": 0.0})  # every tagger predicts no entity: span F1 0
+    verification = verify_study(plan_study(path), n_boot=300)
+    (result,) = verification.results
+    # The floor-against-floor task would have halved the +10 of xnli; it is named instead.
+    assert result.effect == pytest.approx(10.0) and result.verdict == "supported"
+    assert list(result.conditions[0].points) == ["xnli:de", "xnli:sw"]
+    assert "en span_f1 0" in result.conditions[0].tasks_not_learned["panx"]
+    page = build_study_report(verification, tmp_path / "report")
+    markdown = page.with_suffix(".md").read_text(encoding="utf-8")
+    assert "Left out of the average because no run learned them (a floor against a floor): panx (" in markdown
+    assert "panx in every run" in markdown  # the limitations say it too
+    saved = json.loads((tmp_path / "report" / "verdicts.json").read_text(encoding="utf-8"))
+    assert "panx" in saved["claims"][0]["tasks_not_learned"]
+
+
+def test_a_claim_on_a_task_no_run_learned_is_untestable(tmp_path):
+    claim = _claim("panx", "mnli", "none", "{direction: increase}").replace("task: xnli", "task: panx")
+    path = write_study(tmp_path, claim, AXES, task="panx")
+    for (_, _), run in runs_by_levels(path).items():
+        write_run(run, {lang: _tagging_rows(lang, 0.0, i) for i, lang in enumerate(("en", "de", "ar"))},
+                  task="panx", metrics=("span_f1",))
+    (result,) = verify_study(plan_study(path), n_boot=300).results
+    assert result.verdict == "untestable-here" and result.effect is None
+    assert result.reason.startswith("no run learned panx (") and "en span_f1 0" in result.reason
+
+
+def test_a_condition_that_did_not_learn_is_named_beside_its_values(tmp_path):
+    path = write_study(tmp_path, _claim("planted", "mnli", "none", "{direction: increase}"), AXES)
+    _write_grid_runs(path)
+    for (level, _), run in runs_by_levels(path).items():
+        if level == "none":  # one class for every English example: it never learned NLI
+            rows = classification_rows(planted(300, 100, 0), "en")
+            (run.run_dir / "zero-shot" / "predictions" / "xnli" / "dev-en.jsonl").write_text(
+                "".join(json.dumps({**r, "prediction": "entailment"}) + "\n" for r in rows), encoding="utf-8")
+    (result,) = verify_study(plan_study(path), n_boot=300).results
+    mnli, none = result.conditions
+    assert result.verdict == "supported"  # a real difference: one condition learned, one did not
+    assert not mnli.not_learned
+    assert sorted(none.not_learned) == [r.name for r in none.runs]
+    assert all("en one class: 'entailment'" in why for why in none.not_learned.values())
+
+
+def test_degradation_of_models_at_chance_is_untestable(tmp_path):
+    claim = """\
+  - id: noise-hurts
+    type: degradation
+    statement: char noise hurts
+    source: {reference: paper}
+    a: {levels: {intermediate: mnli}}
+    task: xnli
+    perturbations: [char-noise]
+    expect: {direction: increase}
+"""
+    path = write_study(tmp_path, claim, AXES)
+    _write_grid_runs(path)
+    labels = ["entailment", "neutral", "contradiction"] * 100
+    checks = {"untestable-here": check_predictions(labels, ["neutral"] * 300, 3),  # one class, 33% vs chance 33%
+              "supported": check_predictions(labels, labels[:200] + ["neutral"] * 100, 3)}  # 78%
+    for verdict, check in checks.items():
+        for (level, _), run in runs_by_levels(path).items():
+            clean, perturbed = [1] * 200 + [0] * 100, [0] * 30 + [1] * 170 + [0] * 100
+            _write_attack(run.run_dir, {"de": (clean, perturbed), "ar": (clean, perturbed)}, check.as_dict())
+        (result,) = verify_study(plan_study(path), n_boot=300).results
+        assert result.verdict == verdict
+        if verdict == "untestable-here":
+            assert "no run learned xnli: clean accuracy is at chance in every run" in result.reason
+            assert "clean accuracy 33.3 [" in result.reason and "chance 33.3" in result.reason

@@ -12,6 +12,8 @@ a fresh demo run with them).
 Make the runs first, one at a time (they share the CPU), e.g.
     OMP_NUM_THREADS=1 xstilts run configs/demo.yaml
     OMP_NUM_THREADS=1 xstilts run configs/mnli-copa-to-xcopa.yaml --data-dir ../shared/data
+    OMP_NUM_THREADS=1 xstilts run configs/mnli-copa-to-xcopa.yaml --data-dir ../shared/data \
+        --set seed=2 --set name=mnli-copa-to-xcopa-seed2
     OMP_NUM_THREADS=1 xstilts run configs/qqp-to-pawsx.yaml --data-dir ../shared/data
 """
 
@@ -40,6 +42,13 @@ class Published:
     config: str  # a shipped config, relative to the repository
     title: str
     notes: tuple[str, ...] = ()
+    # The config run again with other seeds, as runs/<name>-seed<N>
+    # (`xstilts run CONFIG --set seed=N --set name=<name>-seed<N>`): the seeds table.
+    more_seeds: tuple[int, ...] = ()
+
+
+def seed_run_name(name: str, seed: int) -> str:
+    return f"{name}-seed{seed}"
 
 
 PUBLISHED = (
@@ -55,15 +64,17 @@ PUBLISHED = (
               "zero-shot", (
         "XCOPA validation has 100 items per language: a 95% interval is about \u00b110 points wide, so a language "
         "at 58% is not distinguishable from chance (50%) on its own; the average over 11 languages (1,100 items) is.",
-        "One seed: the interval of the average covers the sampling of the 1,100 items, not training variance.",
-    )),
-    Published("pawsx", "configs/qqp-to-pawsx.yaml", "PAWS-X: QQP as the paraphrase task, then zero-shot", (
+        "Each interval covers the sampling of the 1,100 items, not training variance; the seeds table shows "
+        "that variance.",
+    ), more_seeds=(2,)),
+    Published("pawsx", "configs/qqp-to-pawsx.yaml", "PAWS-X: QQP as the intermediate paraphrase task, then "
+              "PAWS-X's English dev rows 0-1399, then zero-shot on rows 1600-1999", (
         "PAWS-X has no English train set offline, and its dev sets in de, es, fr, ja, ko and zh translate dev-en "
-        "line by line: training on dev-en would leak the evaluation items into every language. QQP trains the "
-        "head instead (task qqp-pawsx).",
-        "Chance here is 57%, not 50%: PAWS-X dev is 57% 'different', so a model that ignores its input can score 57.",
-        "This recipe is not expected to learn PAWS-X: PAWS pairs share their words by design, built to fool "
-        "models trained on data like QQP, which say 'paraphrase' for most of them.",
+        "row by row: training on all of dev-en would leak the evaluation items into every language. Task "
+        "pawsx-devsplit trains on dev-en rows 0-1399, selects on rows 1400-1599 and scores rows 1600-1999, "
+        "pairs whose English versions were never trained on.",
+        "Chance is the share of the most frequent label, not 50%: PAWS-X's rows are mostly 'different', so a "
+        "model that ignores its input scores that share.",
     )),
 )
 
@@ -72,15 +83,72 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
-def _check_made_by(entry: Published, metrics: dict, run_dir: Path) -> None:
+def _check_made_by(entry: Published, metrics: dict, run_dir: Path, seed: int | None = None) -> None:
+    """The run is the shipped config (with `seed`, under its seed run's name, when given)."""
     # Both read through today's schema (a key added since the run takes its default), as a resume is checked.
     shipped = comparable(resolved_config(load_config(REPO / entry.config)))
+    rerun = f"xstilts run {entry.config} --force"
+    if seed is not None:
+        shipped.update(seed=seed, name=seed_run_name(shipped["name"], seed))
+        rerun = f"xstilts run {entry.config} --set seed={seed} --set name={shipped['name']} --force"
     ran = comparable(metrics["config"])
     differs = sorted(k for k in set(shipped) | set(ran)
                      if k not in RUN_NEUTRAL_KEYS and shipped.get(k) != ran.get(k))
     if differs:
         raise XstiltsError(f"{run_dir}: not a run of {entry.config} as shipped (differs at: {', '.join(differs)}); "
-                           f"rerun it: xstilts run {entry.config} --force")
+                           f"rerun it: {rerun}")
+
+
+def _checks(languages: dict) -> dict[str, PredictorCheck]:
+    return {lang: PredictorCheck.from_dict(s["predictions_check"]) for lang, s in languages.items()
+            if "predictions_check" in s}
+
+
+def _headline(phase: dict) -> tuple[float, str]:
+    """An evaluate phase's headline: its zero-shot average (else its average) and the pooled interval."""
+    metric = next(iter(phase["average"]))
+    languages = phase["languages"]
+    checks = _checks(languages)
+    chosen = [lang for lang in languages if lang != phase["source_language"] or not phase.get("zero_shot_average")]
+    value = (phase.get("zero_shot_average") or phase["average"])[metric]
+    return value, _pooled_interval(languages, checks, metric, chosen)
+
+
+def seeds_table(entry: Published, name: str, metrics: dict, runs_dir: Path, strict: bool) -> tuple[list[str], dict]:
+    """Markdown lines of the seeds table (each evaluate phase's headline per seed, and the mean
+    over seeds) and its numbers; a missing seed run is listed as not measured unless `strict`."""
+    phases = [p for p, phase in metrics["phases"].items() if phase["kind"] == "evaluate"]
+    by_seed = {metrics["config"]["seed"]: metrics}
+    missing = []
+    for seed in entry.more_seeds:
+        run_dir = runs_dir / seed_run_name(name, seed)
+        if not (run_dir / "metrics.json").is_file():
+            if strict:
+                raise XstiltsError(f"{run_dir / 'metrics.json'}: missing; make the run first: xstilts run "
+                                   f"{entry.config} --set seed={seed} --set name={run_dir.name}")
+            missing.append(seed)
+            continue
+        seeded = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        _check_made_by(entry, seeded, run_dir, seed)
+        by_seed[seed] = seeded
+    lines = ["Seeds (the headline of each evaluate phase: the zero-shot average, else the average, with its "
+             "pooled 95% CI):", "", "| seed | run | " + " | ".join(phases) + " |", "|---|---|" + "---:|" * len(phases)]
+    numbers: dict = {}
+    for seed, run in by_seed.items():
+        cells = []
+        for phase in phases:
+            value, interval = _headline(run["phases"][phase])
+            numbers.setdefault(phase, {})[str(seed)] = value
+            cells.append(f"{_pct(value)} ({interval})" if interval else _pct(value))
+        lines.append(f"| {seed} | `{run['name']}` | " + " | ".join(cells) + " |")
+    if len(by_seed) > 1:
+        means = [sum(numbers[p].values()) / len(numbers[p]) for p in phases]
+        lines.append(f"| mean of {len(by_seed)} | | " + " | ".join(_pct(m) for m in means) + " |")
+    lines.append("")
+    if missing:
+        lines += [f"Not measured yet: seed(s) {', '.join(map(str, missing))} (`xstilts run {entry.config} --set "
+                  f"seed=N --set name={seed_run_name(name, 0)[:-1]}N`, then `make results`).", ""]
+    return lines, numbers
 
 
 def _pooled_interval(languages: dict, checks: dict, metric: str, chosen: list[str]) -> str:
@@ -98,8 +166,7 @@ def evaluation_table(phase_name: str, phase: dict) -> tuple[list[str], dict]:
     averages, any degenerate-model warning) and its numbers for results.json."""
     metric = next(iter(phase["average"]))
     languages = phase["languages"]
-    checks = {lang: PredictorCheck.from_dict(s["predictions_check"]) for lang, s in languages.items()
-              if "predictions_check" in s}
+    checks = _checks(languages)
     header = [*languages, "average"] + (["average without " + phase["source_language"]]
                                         if phase.get("zero_shot_average") else [])
     scores = [_pct(s[metric]) for s in languages.values()] + [_pct(phase["average"][metric])]
@@ -185,6 +252,9 @@ def build(runs_dir: Path, strict: bool = True) -> tuple[str, dict]:
             if phase["kind"] == "evaluate":
                 table, numbers[entry.key]["phases"][phase_name] = evaluation_table(phase_name, phase)
                 lines += table
+        if entry.more_seeds:
+            table, numbers[entry.key]["seeds"] = seeds_table(entry, name, metrics, runs_dir, strict)
+            lines += table
         lines += ["Training:", "", *_training_lines(metrics), ""]
         for note in entry.notes:
             lines += [note, ""]

@@ -80,3 +80,31 @@ def test_runs_of_another_config_are_refused(tiny_published, monkeypatch):
         results.build(root / "elsewhere")
     markdown, numbers = results.build(root / "elsewhere", strict=False)
     assert "Not measured yet: no finished run of" in markdown and numbers == {"tiny": None}
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_seeds_table_reads_each_seed_run_and_refuses_another_config(tiny_published, monkeypatch):
+    root, config, summary = tiny_published
+    results = _script()
+    monkeypatch.setattr(results, "PUBLISHED", (results.Published("tiny", str(config), "Tiny", more_seeds=(8,)),))
+    with pytest.raises(XstiltsError, match=r"tiny-seed8/metrics.json: missing; make the run first: xstilts run "
+                                           r".*tiny.yaml --set seed=8 --set name=tiny-seed8"):
+        results.build(root / "runs")
+    markdown, _ = results.build(root / "runs", strict=False)
+    assert "Not measured yet: seed(s) 8" in markdown
+    # The seed run: the shipped config with only its seed and name changed.
+    monkeypatch.setenv("XSTILTS_CACHE", str(root / "cache"))
+    seeded = load_config(config).model_copy(update={"seed": 8, "name": "tiny-seed8"})
+    second = run_experiment(seeded)
+    markdown, numbers = results.build(root / "runs")
+    first_de, second_de = (s["phases"]["zero-shot"]["zero_shot_average"]["accuracy"] for s in (summary, second))
+    assert numbers["tiny"]["seeds"]["zero-shot"] == {"3": first_de, "8": second_de}
+    assert f"| 8 | `tiny-seed8` | {100 * second_de:.1f}" in markdown
+    assert f"| mean of 2 | | {100 * (first_de + second_de) / 2:.1f} |" in markdown
+    # A seed run with anything else changed is not this config's.
+    other = load_config(config).model_copy(update={"seed": 9, "name": "tiny-seed9", "max_length": 24})
+    run_experiment(other)
+    monkeypatch.setattr(results, "PUBLISHED", (results.Published("tiny", str(config), "Tiny", more_seeds=(9,)),))
+    with pytest.raises(XstiltsError, match=r"tiny-seed9: not a run of .*tiny.yaml as shipped \(differs at: max_length\); "
+                                           r"rerun it: xstilts run .*--set seed=9 --set name=tiny-seed9 --force"):
+        results.build(root / "runs")

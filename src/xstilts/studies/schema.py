@@ -189,12 +189,10 @@ class RankingClaim(_Claim):
     measure: Measure
 
 
-class SlopeClaim(_Claim):
-    """The OLS slope of the measure (points) per language against the language's typological
-    distance from the training language."""
+class _OverDistance(_Claim):
+    """A claim on OLS slopes of one task's measure (points) per language against the language's
+    typological distance from the training language."""
 
-    type: Literal["slope"]
-    condition: Condition
     measure: Measure
     distance: Literal[DISTANCE_KINDS] = "syntactic"  # type: ignore[valid-type]
     expect: Expectation
@@ -206,21 +204,19 @@ class SlopeClaim(_Claim):
         return self
 
 
-class SlopeDifferenceClaim(_Claim):
+class SlopeClaim(_OverDistance):
+    """The slope of one condition."""
+
+    type: Literal["slope"]
+    condition: Condition
+
+
+class SlopeDifferenceClaim(_OverDistance):
     """slope(a) - slope(b): positive when the measure falls less with distance under a."""
 
     type: Literal["slope_difference"]
     a: Condition
     b: Condition
-    measure: Measure
-    distance: Literal[DISTANCE_KINDS] = "syntactic"  # type: ignore[valid-type]
-    expect: Expectation
-
-    @model_validator(mode="after")
-    def _one_task(self):
-        if len(self.measure.tasks) != 1:
-            raise ValueError("a slope is fitted over one task's languages; give one task")
-        return self
 
 
 class DegradationClaim(_Claim):

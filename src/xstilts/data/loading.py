@@ -216,6 +216,18 @@ def _local_split_rows(spec: TaskSpec, source: LocalSource, root: Path, paths: li
             yield uid, row
 
 
+def _row_range(rows: Iterator[tuple[str, dict[str, Any]]], start: int, stop: int,
+               where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows [start, stop) of a split's rows; a file too short for the range is an error, not a
+    smaller split."""
+    count = 0
+    for count, row in enumerate(itertools.islice(rows, stop), start=1):
+        if count > start:
+            yield row
+    if count < stop:
+        raise XstiltsError(f"{where}: has {count} rows; the split takes rows [{start}, {stop})")
+
+
 # ---------------------------------------------------------------- the Hub
 
 
@@ -365,6 +377,8 @@ def load_examples(spec: TaskSpec, split: Split, lang: str, settings: DataSetting
             return list(examples), report
         rows = _local_split_rows(spec, source, root, paths, split, lang)
         origin = " + ".join(map(str, paths))
+        if split in source.rows:
+            rows = _row_range(rows, *source.rows[split], f"{origin} (task '{spec.name}', split '{split}')")
 
     def place(uid: str) -> str:
         """Where a row is, for people: its file as the user gave the folder, and its position."""

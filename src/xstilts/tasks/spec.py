@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from xstilts.errors import repeated
 from xstilts.languages import LANGUAGE_INFO
@@ -75,11 +75,23 @@ class LocalSource(_Strict):
     # tags, per line), whose tags become their ids from the `tags_to_id.json` beside the file.
     # `bitext`: BUCC's files, `file` naming their common prefix (see tasks/bitext.py).
     layout: Literal["rows", "sentences", "jiant_ccg", "bitext"] = "rows"
+    # A split carved out of a file by row range: split -> [start, stop), 0-based positions of
+    # the file's rows (header excluded), for disjoint splits of one file (PAWS-X dev offline).
+    rows: dict[Split, tuple[NonNegativeInt, PositiveInt]] = {}
 
     @model_validator(mode="after")
     def _sentence_columns(self) -> LocalSource:
         if self.layout in ("sentences", "jiant_ccg") and (self.columns is None or len(self.columns) != 2):
             raise ValueError(f"layout '{self.layout}' needs columns naming its two fields, e.g. [tokens, tags]")
+        return self
+
+    @model_validator(mode="after")
+    def _row_ranges(self) -> LocalSource:
+        for split, (start, stop) in self.rows.items():
+            if split not in self.splits:
+                raise ValueError(f"rows.{split}: no such split; splits here: {', '.join(self.splits)}")
+            if start >= stop:
+                raise ValueError(f"rows.{split}: [{start}, {stop}) is empty; give [start, stop) with start < stop")
         return self
 
 

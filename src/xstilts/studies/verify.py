@@ -410,14 +410,15 @@ def _attack_of(run: RunResults, task: str) -> tuple[str, dict]:
 
 def _clean_at_chance(summary: dict, languages: list[str]) -> str | None:
     """An attack's clean accuracy pooled over `languages` when its 95% interval reaches chance
-    (the most frequent gold label's share, or guessing); None when it is above. Pooled: one
-    language's 100 XCOPA items are too few to tell, their 1,100 are not."""
+    pooled the same way; None when it is above. Pooled: one language's 100 XCOPA items are too
+    few to tell, their 1,100 are not."""
     checks = [PredictorCheck.from_dict(summary["languages"][lang]["clean_check"]) for lang in languages
               if "clean_check" in summary["languages"][lang]]
     if not checks:
         return None
     accuracy, low, high = pooled_accuracy([(c.accuracy, c.n) for c in checks])
-    chance = max(c.chance for c in checks)
+    # Pooled chance: each language's chance (its most frequent label's share, or guessing) over its examples.
+    chance = sum(c.chance * c.n for c in checks) / sum(c.n for c in checks)
     if low > chance:
         return None
     return (f"clean accuracy {100 * accuracy:.1f} [{100 * low:.1f}, {100 * high:.1f}] over {len(checks)} "

@@ -101,7 +101,9 @@ def _methodology(verification: Verification) -> Section:
     plan = verification.plan
     runs: list[StudyRun] = plan.unique_runs
     seeds = sorted({r.config.seed for r in runs})
-    data = sorted({str(r.config.data.dir) if r.config.data.dir else f"source {r.config.data.source}" for r in runs})
+    # The data folder by its name only: where it sits is this machine's business, not the report's.
+    data = sorted({f"local files in a folder named {r.config.data.dir.name}" if r.config.data.dir
+                   else f"source {r.config.data.source}" for r in runs})
     paragraphs = [
         f"Setup {plan.setup_name}: {plan.setup.description}".rstrip(": "),
         f"{len(plan.runs)} planned runs ({len(runs)} distinct configs); models: "

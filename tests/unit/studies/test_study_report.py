@@ -110,3 +110,14 @@ def test_the_report_has_its_sections(report):
     assert {r["run"] for r in made["runs"]} == {r.name for r in verification.plan.unique_runs if r.run_dir.name in
                                                  verification.finished}
     assert f"at commit {made['commit']}" in html and made["date"] in html
+
+
+def test_the_report_names_the_data_folder_not_where_it_sits(tmp_path):
+    path = write_study(tmp_path, CLAIMS, AXES)
+    plan = plan_study(path, data_dir=tmp_path / "on-this-machine" / "shared-data")
+    for run in plan.runs:
+        write_run(run, {lang: classification_rows(planted(300, 150, i), lang) for i, lang in enumerate(("en", "de"))})
+    markdown = build_study_report(verify_study(plan, n_boot=200), tmp_path / "report").with_suffix(".md").read_text(
+        encoding="utf-8")
+    assert "data: local files in a folder named shared-data." in markdown
+    assert "on-this-machine" not in markdown

@@ -29,7 +29,7 @@ from rich.markup import escape
 
 from xstilts.console import table
 from xstilts.metrics.degenerate import pooled_accuracy
-from xstilts.provenance import machine, now, source_commit
+from xstilts.provenance import machine, now
 
 console = Console(width=160)
 
@@ -79,6 +79,7 @@ def measures(summary: dict) -> dict:
         "model_bytes_added": added,
         "trainable_encoder_parameters": lora[-1]["trainable_encoder_parameters"] if lora else None,
         "trained_encoder": "all but the input embeddings" if frozen else "all",
+        "commit": summary["provenance"]["commit"],  # the code the run ran, as the run recorded it
         **_zero_shot(evaluated),
     }
 
@@ -116,9 +117,10 @@ def main() -> None:
         adapted = measures(run_once(args.config, args.overrides + lora, "lora", out, args.data_dir))
     finished = now()
     box = machine()
+    commits = dict.fromkeys((full["commit"], adapted["commit"]))
     console.print(escape(f"{args.config} with {' '.join(args.overrides) or 'no overrides'}; LoRA r {args.r}, alpha "
-                         f"{args.alpha}, lr {args.lora_lr}; commit {source_commit()}; {box['cpu']}, {box['cores']} "
-                         f"cores, OMP_NUM_THREADS={box['omp_num_threads']}; {started} to {finished}"))
+                         f"{args.alpha}, lr {args.lora_lr}; commit {' then '.join(map(str, commits))}; {box['cpu']}, "
+                         f"{box['cores']} cores, OMP_NUM_THREADS={box['omp_num_threads']}; {started} to {finished}"))
 
     def ci(m: dict) -> str:
         low_high = m["zero_shot_average_ci"]
@@ -139,7 +141,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"config": str(args.config), "overrides": args.overrides,
                                          "lora": {"r": args.r, "alpha": args.alpha, "lr": args.lora_lr},
-                                         "commit": source_commit(), "machine": machine(), "started": started,
+                                         "machine": machine(), "started": started,
                                          "finished": finished, "full": full, "lora_run": adapted}, indent=2),
                              encoding="utf-8")
 

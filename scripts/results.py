@@ -62,8 +62,8 @@ PUBLISHED = (
     )),
     Published("xcopa", "configs/mnli-copa-to-xcopa.yaml", "XCOPA: an MNLI-then-QQP curriculum, then COPA, then "
               "zero-shot", (
-        "XCOPA validation has 100 items per language: a 95% interval is about \u00b110 points wide, so a language "
-        "at 58% is not distinguishable from chance (50%) on its own; the average over 11 languages (1,100 items) is.",
+        "XCOPA validation has 100 items per language: a 95% interval is about \u00b110 points wide, so one "
+        "language is rarely distinguishable from chance on its own; the average over 11 languages (1,100 items) is.",
         "Each interval covers the sampling of the 1,100 items, not training variance; the seeds table shows "
         "that variance.",
     ), more_seeds=(2,)),

@@ -69,7 +69,8 @@ def verify(
     verdict (supported, contradicted, inconclusive, untestable-here) and its confidence."""
     verification = verify_study(plan_study(study, setup, data_dir, set_), bootstrap, seed)
     claims = claims_table(verification)
-    shown = [claims.columns.index(c) for c in ("claim", "expected", "verdict", "effect [95% CI]", "unit", "confidence")]
+    shown = [claims.columns.index(c) for c in ("claim", "expected", "verdict", "effect [95% CI]", "unit", "confidence",
+                                               "did not learn")]
     # A pipe or file has no width to fit (rich assumes 80 columns there): print the table whole.
     printer = results_console if results_console.is_terminal else Console(width=max(results_console.width, 160))
     printer.print(table(f"study {verification.plan.study.name} ({verification.plan.setup_name})",

@@ -48,12 +48,22 @@ def expected_text(claim) -> str:
     return expect.direction + (f" of {expect.size:+g} \u00b1 {expect.tolerance:g}" if expect.size is not None else "")
 
 
+def floor_runs(result: ClaimResult) -> str:
+    """'k of n runs' of the claim's conditions that did not learn what it measures, or ''."""
+    runs = {run.name for c in result.conditions for run in c.runs}
+    floors = {name for c in result.conditions for name in c.not_learned}
+    return f"{len(floors)} of {len(runs)} runs" if floors else ""
+
+
 def claims_table(verification: Verification) -> Table:
     rows = [[r.claim.id, r.claim.statement, expected_text(r.claim), r.verdict, effect_text(r),
-             r.unit if r.effect is not None else "", _confidence(r), _source(r)] for r in verification.results]
-    return Table(["claim", "statement", "expected", "verdict", "effect [95% CI]", "unit", "confidence", "source"], rows,
+             r.unit if r.effect is not None else "", _confidence(r), floor_runs(r), _source(r)]
+            for r in verification.results]
+    return Table(["claim", "statement", "expected", "verdict", "effect [95% CI]", "unit", "confidence", "did not learn",
+                  "source"], rows,
                  "Effect: the claim's measured quantity (see each claim below) with its 95% bootstrap CI. Confidence: "
-                 "the bootstrap share of replicates consistent with the verdict (see Methodology).")
+                 "the bootstrap share of replicates consistent with the verdict (see Methodology). Did not learn: runs "
+                 "whose values are a floor (one class or chance in English, or a score of 0; see each claim).")
 
 
 def _abstract(verification: Verification) -> str:
@@ -68,8 +78,10 @@ def _abstract(verification: Verification) -> str:
         if r.effect is None:
             sentences.append(f"{r.claim.statement}: untestable here ({r.reason}).")
         else:
+            floors = floor_runs(r)
             sentences.append(f"{r.claim.statement}: {r.verdict} (effect {effect_text(r)} {r.unit}, "
-                             f"confidence {_confidence(r)}).")
+                             f"confidence {_confidence(r)}" + (f"; {floors} did not learn the task" if floors else "")
+                             + ").")
     return " ".join([text, *sentences])
 
 

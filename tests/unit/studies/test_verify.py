@@ -13,7 +13,7 @@ from study_files import classification_rows, planted, runs_by_levels, write_run,
 from xstilts.errors import XstiltsError
 from xstilts.metrics.degenerate import check_predictions
 from xstilts.studies.plan import plan_study
-from xstilts.studies.report import build_study_report
+from xstilts.studies.report import build_study_report, floor_runs
 from xstilts.studies.schema import Expectation
 from xstilts.studies.verify import decide, verify_study
 from xstilts.training.pipeline import resolved_config
@@ -408,6 +408,7 @@ def test_a_condition_that_did_not_learn_is_named_beside_its_values(tmp_path):
     assert result.verdict == "supported"  # a real difference: one condition learned, one did not
     assert not mnli.not_learned
     assert sorted(none.not_learned) == [r.name for r in none.runs]
+    assert floor_runs(result) == "2 of 4 runs"  # the claims table's and abstract's caveat
     assert all("en one class: 'entailment'" in why for why in none.not_learned.values())
 
 

@@ -15,6 +15,8 @@ Make the runs first, one at a time (they share the CPU), e.g.
     OMP_NUM_THREADS=1 xstilts run configs/mnli-copa-to-xcopa.yaml --data-dir ../shared/data \
         --set seed=2 --set name=mnli-copa-to-xcopa-seed2
     OMP_NUM_THREADS=1 xstilts run configs/qqp-to-pawsx.yaml --data-dir ../shared/data
+    OMP_NUM_THREADS=1 xstilts run configs/qqp-to-pawsx.yaml --data-dir ../shared/data \
+        --set seed=2 --set name=qqp-to-pawsx-seed2
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ PUBLISHED = (
         "pairs whose English versions were never trained on.",
         "Chance is the share of the most frequent label, not 50%: PAWS-X's rows are mostly 'different', so a "
         "model that ignores its input scores that share.",
-    )),
+    ), more_seeds=(2,)),
 )
 
 

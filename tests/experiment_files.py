@@ -3,9 +3,14 @@ across test folders)."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from xstilts.cli import main
 from xstilts.training import train_phase
 
 
@@ -41,3 +46,20 @@ def kill_after_checkpoint(monkeypatch, when: Callable[[train_phase.TrainPhaseRun
 
     monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", save_then_kill)
     return lambda: monkeypatch.setattr(train_phase.TrainPhaseRunner, "_save_checkpoint", real_save)
+
+
+def xstilts_in_process(*args: str) -> subprocess.CompletedProcess:
+    """`xstilts ARGS` through the entry point's own `main` (its one-line errors and exit codes),
+    in this process: a new one spends most of a short command's time importing torch. Tests of
+    the installed command itself (start-up, lazy imports) start a process instead."""
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["xstilts", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(["xstilts", *args], code, out.getvalue(), err.getvalue())

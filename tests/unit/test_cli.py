@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from experiment_files import xstilts_in_process
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,19 +31,19 @@ def _one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> Non
 def test_unknown_task_in_config(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("name: c\nphases: [{name: t, task: xlni}]\n")
-    _one_line_error(xstilts("run", str(config)), "unknown task 'xlni'", "Did you mean 'xnli'")
+    _one_line_error(xstilts_in_process("run", str(config)), "unknown task 'xlni'", "Did you mean 'xnli'")
 
 
 def test_language_the_task_lacks(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("name: c\nphases: [{name: e, kind: evaluate, task: pawsx, languages: [de, sw]}]\n")
-    _one_line_error(xstilts("run", str(config)), "phases.0.languages", "no language 'sw'", "allowed: all, en, de")
+    _one_line_error(xstilts_in_process("run", str(config)), "phases.0.languages", "no language 'sw'", "allowed: all, en, de")
 
 
 def test_config_typo(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("name: c\nphases: [{name: t, task: xnli, batchsize: 8}]\n")
-    _one_line_error(xstilts("run", str(config)), "c.yaml: unknown key 'phases.0.batchsize'", "batch_size")
+    _one_line_error(xstilts_in_process("run", str(config)), "c.yaml: unknown key 'phases.0.batchsize'", "batch_size")
 
 
 def test_missing_data_file_is_found_before_any_work(tmp_path, tiny_model_dir, tiny_data_dir):
@@ -49,7 +51,7 @@ def test_missing_data_file_is_found_before_any_work(tmp_path, tiny_model_dir, ti
     config.write_text(f"name: c\nmodel: {tiny_model_dir}\nmax_length: 32\noutput_dir: {tmp_path}\n"
                       "phases: [{name: t, task: xnli}, {name: e, kind: evaluate, task: xnli, languages: [de]}]\n")
     (tiny_data_dir / "xnli" / "dev-de.tsv").unlink()
-    result = xstilts("run", str(config), "--data-dir", str(tiny_data_dir))
+    result = xstilts_in_process("run", str(config), "--data-dir", str(tiny_data_dir))
     _one_line_error(result, "missing data file", "dev-de.tsv")
     assert result.stderr.startswith("error: ")  # nothing ran before the check
 
@@ -59,7 +61,7 @@ def test_unreachable_model(tmp_path):
     config.write_text(f"name: c\nmodel: xlm-roberta-large\noutput_dir: {tmp_path}\n"
                       "phases: [{name: t, task: demo-nli},\n"
                       "         {name: e, kind: evaluate, task: demo-nli, split: test, languages: [de]}]\n")
-    result = xstilts("run", str(config))
+    result = xstilts_in_process("run", str(config))
     _one_line_error(result, "could not load model 'xlm-roberta-large' as a Hugging Face Hub id")
 
 
@@ -72,7 +74,7 @@ def test_tasks_table_lists_every_task():
 
 
 def test_shipped_configs_validate():
-    result = xstilts("validate", "configs")
+    result = xstilts_in_process("validate", str(REPO / "configs"))
     assert result.returncode == 0, result.stderr
     shipped = sorted(p.name for p in (REPO / "configs").rglob("*.yaml"))
     assert shipped and all(name in result.stderr for name in shipped)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
+from experiment_files import xstilts_in_process
 from xstilts.analysis.report import ReportOptions, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -84,9 +82,7 @@ def test_markdown_and_figure_files(report):
 
 
 def test_cli_reports_a_bad_run_directory_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "xstilts.cli", "report", str(tmp_path / "nope"),
-                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "COLUMNS": "200"})
+    result = xstilts_in_process("report", str(tmp_path / "nope"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nope'}: no metrics.json; expected a finished run directory (runs/<name>/)"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from experiment_files import xstilts_in_process
 from xstilts.errors import XstiltsError
 from xstilts.evaluation import benchmark_score
 from xstilts.evaluation.benchmark_score import (
@@ -26,8 +24,6 @@ from xstilts.evaluation.benchmark_score import (
     scores_table,
 )
 from xstilts.languages import LANGUAGE_INFO, XTREME_LANGUAGES, XTREME_R_LANGUAGES
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def _write(root: Path, relative: str, text: str) -> Path:
@@ -241,15 +237,11 @@ def _pawsx_submission(root: Path, right: int) -> None:
         _write(root / "predictions", f"pawsx/test-{lang}.tsv", "\n".join(predicted) + "\n")
 
 
-def _xstilts(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xstilts.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200"}, timeout=120)
-
-
 def test_cli_prints_the_table_and_writes_json(tmp_path):
     _pawsx_submission(tmp_path, right=3)
-    result = _xstilts("score", "--predictions", str(tmp_path / "predictions"), "--labels", str(tmp_path / "labels"),
-                      "--benchmark", "xtreme", "--json", str(tmp_path / "scores.json"))
+    result = xstilts_in_process("score", "--predictions", str(tmp_path / "predictions"),
+                                "--labels", str(tmp_path / "labels"), "--benchmark", "xtreme",
+                                "--json", str(tmp_path / "scores.json"))
     assert result.returncode == 0, result.stderr
     assert "pawsx" in result.stdout and "75.0" in result.stdout
     assert "missing: pawsx" not in result.stdout and "missing: xnli" in result.stdout
@@ -265,8 +257,8 @@ def test_cli_prints_the_table_and_writes_json(tmp_path):
 def test_cli_bad_submission_is_one_line_and_exit_2(tmp_path, damage, fragment):
     _pawsx_submission(tmp_path, right=4)
     damage(tmp_path)
-    result = _xstilts("score", "--predictions", str(tmp_path / "predictions"), "--labels", str(tmp_path / "labels"),
-                      "--benchmark", "xtreme")
+    result = xstilts_in_process("score", "--predictions", str(tmp_path / "predictions"),
+                                "--labels", str(tmp_path / "labels"), "--benchmark", "xtreme")
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and result.stderr.rstrip().endswith(errors[0]) and "Traceback" not in result.stderr

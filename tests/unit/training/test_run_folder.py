@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from experiment_files import experiment_config, write_config
+from experiment_files import experiment_config, write_config, xstilts_in_process
 from xstilts.config import load_config, load_experiments
 from xstilts.errors import XstiltsError
 from xstilts.training import pipeline, run_folder
@@ -74,8 +74,7 @@ def test_names_that_are_paths_are_refused(tmp_path, key, value):
 
 def test_validate_refuses_a_path_as_a_phase_name_in_one_line(tmp_path):
     config = write_config(tmp_path / "c.yaml", "name: c\nphases: [{name: ../x, task: xnli}]\n")
-    result = subprocess.run([sys.executable, "-m", "xstilts.cli", "validate", str(config)],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    result = xstilts_in_process("validate", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "c.yaml: phases.0.name: " in line and "'../x' is not a plain name" in line

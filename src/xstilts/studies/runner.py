@@ -22,7 +22,7 @@ from xstilts.errors import XstiltsError
 from xstilts.robustness.attack import AttackOptions, latest_model_dir, run_attack
 from xstilts.robustness.registry import build_perturbations
 from xstilts.run_identity import run_identity
-from xstilts.studies.plan import StudyPlan, selects
+from xstilts.studies.plan import StudyPlan, StudyRun, selects
 from xstilts.studies.schema import AttackSpec
 from xstilts.training.pipeline import check_config
 
@@ -38,12 +38,22 @@ def _attack_options(attack: AttackSpec, cfg: ExperimentConfig) -> AttackOptions:
         device=Accelerator().device)
 
 
+def _attacks_run(attack: AttackSpec, run: StudyRun) -> bool:
+    """Whether the setup's `attack` is made on `run` (by default on every run)."""
+    return attack.runs is None or selects(attack.runs, run)
+
+
+def _attack_saved(run_dir: Path, attack: AttackSpec) -> Path:
+    """Where the attack's results.json is saved in the run; its presence means done."""
+    return run_dir / "attack" / attack.task / "results.json"
+
+
 def _check_attacks(plan: StudyPlan) -> None:
     """Every attack's perturbations, task, languages and data files, before the first run."""
     for i, attack in enumerate(plan.setup.attacks):
         where = f"{plan.path}: setups.{plan.setup_name}.attacks.{i}"
         for run in plan.unique_runs:
-            if attack.runs is None or selects(attack.runs, run):
+            if _attacks_run(attack, run):
                 options = _attack_options(attack, run.config)
                 try:
                     spec = get_task(attack.task)
@@ -74,16 +84,16 @@ def study_grid(plan: StudyPlan, only: str | None = None) -> Grid:
 def pending_attacks(plan: StudyPlan) -> dict[str, tuple[AttackSpec, ...]]:
     """Run name -> the setup's attacks that select the run and are not saved yet."""
     return {run.name: tuple(attack for attack in plan.setup.attacks
-                            if (attack.runs is None or selects(attack.runs, run))
-                            and not (run.run_dir / "attack" / attack.task / "results.json").is_file())
+                            if _attacks_run(attack, run) and not _attack_saved(run.run_dir, attack).is_file())
             for run in plan.unique_runs}
 
 
 def run_attacks(run_dir: Path, config: ExperimentConfig, attacks: tuple[AttackSpec, ...]) -> None:
     """A finished run's attacks, in the run's job; one already saved is skipped."""
     for attack in attacks:
-        out = run_dir / "attack" / attack.task
-        if (out / "results.json").is_file():
+        saved = _attack_saved(run_dir, attack)
+        out = saved.parent
+        if saved.is_file():
             console.print(f"[green]{run_dir.name}: attack on {attack.task} already saved in {out}, skipped")
             continue
         console.rule(f"{run_dir.name}: attack on {attack.task}")

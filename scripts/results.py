@@ -53,6 +53,13 @@ def seed_run_name(name: str, seed: int) -> str:
     return f"{name}-seed{seed}"
 
 
+def _run_command(entry: Published, name: str, seed: int | None = None) -> str:
+    """The command that makes the entry's run (its seed run, with `seed`)."""
+    if seed is None:
+        return f"xstilts run {entry.config}"
+    return f"xstilts run {entry.config} --set seed={seed} --set name={seed_run_name(name, seed)}"
+
+
 PUBLISHED = (
     Published("demo", "configs/demo.yaml", "The demo (`make demo`)", (
         "Hand-written demo data shipped with xstilts, not a benchmark: 60 test pairs per language, so one "
@@ -89,16 +96,15 @@ def _check_made_by(entry: Published, metrics: dict, run_dir: Path, seed: int | N
     """The run is the shipped config (with `seed`, under its seed run's name, when given)."""
     # Both read through today's schema (a key added since the run takes its default), as a resume is checked.
     shipped = comparable(resolved_config(load_config(REPO / entry.config)))
-    rerun = f"xstilts run {entry.config} --force"
+    rerun = _run_command(entry, shipped["name"], seed)
     if seed is not None:
         shipped.update(seed=seed, name=seed_run_name(shipped["name"], seed))
-        rerun = f"xstilts run {entry.config} --set seed={seed} --set name={shipped['name']} --force"
     ran = comparable(metrics["config"])
     differs = sorted(k for k in set(shipped) | set(ran)
                      if k not in RUN_NEUTRAL_KEYS and shipped.get(k) != ran.get(k))
     if differs:
         raise XstiltsError(f"{run_dir}: not a run of {entry.config} as shipped (differs at: {', '.join(differs)}); "
-                           f"rerun it: {rerun}")
+                           f"rerun it: {rerun} --force")
 
 
 def _checks(languages: dict) -> dict[str, PredictorCheck]:
@@ -126,8 +132,8 @@ def seeds_table(entry: Published, name: str, metrics: dict, runs_dir: Path, stri
         run_dir = runs_dir / seed_run_name(name, seed)
         if not (run_dir / "metrics.json").is_file():
             if strict:
-                raise XstiltsError(f"{run_dir / 'metrics.json'}: missing; make the run first: xstilts run "
-                                   f"{entry.config} --set seed={seed} --set name={run_dir.name}")
+                raise XstiltsError(f"{run_dir / 'metrics.json'}: missing; make the run first: "
+                                   f"{_run_command(entry, name, seed)}")
             missing.append(seed)
             continue
         seeded = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -148,8 +154,8 @@ def seeds_table(entry: Published, name: str, metrics: dict, runs_dir: Path, stri
         lines.append(f"| mean of {len(by_seed)} | | " + " | ".join(_pct(m) for m in means) + " |")
     lines.append("")
     if missing:
-        lines += [f"Not measured yet: seed(s) {', '.join(map(str, missing))} (`xstilts run {entry.config} --set "
-                  f"seed=N --set name={seed_run_name(name, 0)[:-1]}N`, then `make results`).", ""]
+        lines += [f"Not measured yet: seed(s) {', '.join(map(str, missing))} ("
+                  + "; ".join(f"`{_run_command(entry, name, seed)}`" for seed in missing) + ", then `make results`).", ""]
     return lines, numbers
 
 
@@ -215,7 +221,7 @@ def _provenance_lines(entry: Published, metrics: dict) -> list[str]:
     made = metrics.get("provenance")
     if made is None:
         raise XstiltsError(f"run '{metrics['name']}' records no provenance (made before xstilts recorded it); "
-                           f"rerun it: xstilts run {entry.config} --force")
+                           f"rerun it: {_run_command(entry, metrics['name'])} --force")
     machine = made["machine"]
     threads = machine.get("omp_num_threads") or "unset"
     resumed = f" (phases done before and skipped: {', '.join(made['skipped_phases'])})" if made["skipped_phases"] else ""
@@ -241,9 +247,9 @@ def build(runs_dir: Path, strict: bool = True) -> tuple[str, dict]:
         metrics_file = run_dir / "metrics.json"
         if not metrics_file.is_file():
             if strict:
-                raise XstiltsError(f"{metrics_file}: missing; make the run first: xstilts run {entry.config}")
+                raise XstiltsError(f"{metrics_file}: missing; make the run first: {_run_command(entry, name)}")
             lines += [f"## {entry.title}", "", f"Not measured yet: no finished run of [`{entry.config}`]"
-                      f"(../{entry.config}). Make it with `xstilts run {entry.config}`, then `make results`.", ""]
+                      f"(../{entry.config}). Make it with `{_run_command(entry, name)}`, then `make results`.", ""]
             numbers[entry.key] = None
             continue
         metrics = json.loads(metrics_file.read_text(encoding="utf-8"))

@@ -261,12 +261,14 @@ def _measured(conditions: list[Condition], measure: Measure, plan: StudyPlan, fi
             if not runs:
                 raise Untestable(f"condition '{condition.describe()}': no finished run has an evaluation of task "
                                  f"'{task}'" + (f" in phase '{measure.phase}'" if measure.phase else ""))
-        flagged = _not_learned([r for runs in per_condition for r in runs], measure, task)
-        if len(flagged) == sum(map(len, per_condition)):
+        # A run selected by two conditions (a ranking's overlapping levels) is one run.
+        task_runs = list({r.name: r for runs in per_condition for r in runs}.values())
+        flagged = _not_learned(task_runs, measure, task)
+        if len(flagged) == len(task_runs):
             shown = "; ".join(f"{name}: {verdict}" for name, verdict in list(flagged.items())[:2])
             tasks_not_learned[task] = shown + ("; ..." if len(flagged) > 2 else "")
             continue
-        languages = _languages(measure, task, [r for runs in per_condition for r in runs])
+        languages = _languages(measure, task, task_runs)
         if languages_filter is not None:
             languages = languages_filter(languages, per_condition)
         for builder, runs in zip(builders, per_condition):

@@ -385,14 +385,23 @@ def test_a_task_no_run_learned_is_left_out_of_the_average(tmp_path):
 
 
 def test_a_claim_on_a_task_no_run_learned_is_untestable(tmp_path):
-    claim = _claim("panx", "mnli", "none", "{direction: increase}").replace("task: xnli", "task: panx")
+    claim = _claim("panx", "mnli", "none", "{direction: increase}").replace("task: xnli", "task: panx") + """\
+  - id: overlapping-ranking
+    type: ranking
+    statement: mnli, then seed 1 of any level
+    source: {reference: paper}
+    order: [{levels: {intermediate: mnli}}, {levels: {seed: seed1}}]
+    measure: {task: panx}
+"""
     path = write_study(tmp_path, claim, AXES, task="panx")
     for (_, _), run in runs_by_levels(path).items():
         write_run(run, {lang: _tagging_rows(lang, 0.0, i) for i, lang in enumerate(("en", "de", "ar"))},
                   task="panx", metrics=("span_f1",))
-    (result,) = verify_study(plan_study(path), n_boot=300).results
+    result, ranking = verify_study(plan_study(path), n_boot=300).results
     assert result.verdict == "untestable-here" and result.effect is None
     assert result.reason.startswith("no run learned panx (") and "en span_f1 0" in result.reason
+    # A run both conditions select (mnli, seed 1) counts once: every run is still a floor.
+    assert ranking.verdict == "untestable-here" and ranking.reason.startswith("no run learned panx (")
 
 
 def test_a_condition_that_did_not_learn_is_named_beside_its_values(tmp_path):
